@@ -1,0 +1,119 @@
+// lpfk._C: one binding per kernel entry point. No libtorch: callers pass data pointers (as
+// integers), sizes and the dtype name; lpfk/ validates tensors first, and the cheap checks are
+// repeated here for direct callers. The GIL is released while a kernel runs.
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "fsds_cpu.h"
+#include "radial_spectrum_cpu.h"
+
+namespace py = pybind11;
+
+namespace {
+
+template <class T>
+T* ptr(std::uintptr_t p, const char* name) {
+  if (p == 0) throw std::invalid_argument(std::string("lpfk._C: null pointer for ") + name);
+  return reinterpret_cast<T*>(p);
+}
+
+bool is_f64(const std::string& dtype) {
+  if (dtype == "float64") return true;
+  if (dtype == "float32") return false;
+  throw std::invalid_argument("lpfk._C: dtype must be 'float32' or 'float64', got '" + dtype + "'");
+}
+
+void positive(int64_t v, const char* name) {
+  if (v <= 0)
+    throw std::invalid_argument(std::string("lpfk._C: ") + name + " must be positive, got " + std::to_string(v));
+}
+
+void fsds_prepare(std::uintptr_t x, const std::string& dtype, int64_t n, int64_t channels, int h, int w,
+                  std::uintptr_t out, std::uintptr_t shift, std::uintptr_t mean, std::uintptr_t stdev, int threads) {
+  positive(n, "n");
+  positive(channels, "channels");
+  positive(h, "h");
+  positive(w, "w");
+  positive(threads, "threads");
+  if (channels * h * w < 2) throw std::invalid_argument("lpfk._C.fsds_prepare: an image needs at least 2 values");
+  auto sh = ptr<double>(shift, "shift"), m = ptr<double>(mean, "mean"), s = ptr<double>(stdev, "stdev");
+  const void* in = ptr<const void>(x, "x");
+  void* o = ptr<void>(out, "out");
+#define LPFK_CASE(NAME, IN, OUT, FN)                                                                  \
+  if (dtype == NAME) {                                                                                \
+    py::gil_scoped_release nogil;                                                                     \
+    lpfk::FN(static_cast<const IN*>(in), n, channels, h, w, static_cast<OUT*>(o), sh, m, s, threads); \
+    return;                                                                                           \
+  }
+  LPFK_CASE("uint8", uint8_t, float, fsds_prepare_u8)
+  LPFK_CASE("int8", int8_t, float, fsds_prepare_i8)
+  LPFK_CASE("int16", int16_t, float, fsds_prepare_i16)
+  LPFK_CASE("uint16", uint16_t, float, fsds_prepare_u16)
+  LPFK_CASE("int32", int32_t, float, fsds_prepare_i32)
+  LPFK_CASE("int64", int64_t, float, fsds_prepare_i64)
+  LPFK_CASE("float32", float, float, fsds_prepare_f32)
+  LPFK_CASE("float64", double, double, fsds_prepare_f64)
+#undef LPFK_CASE
+  throw std::invalid_argument("lpfk._C.fsds_prepare: unsupported dtype '" + dtype + "'");
+}
+
+void fsds_sums(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels, int h,
+               int w, std::uintptr_t w_mean_p, std::uintptr_t inv_std_p, std::uintptr_t w_mean_t,
+               std::uintptr_t inv_std_t, bool by_pred, std::uintptr_t num, std::uintptr_t den, int threads) {
+  positive(n, "n");
+  positive(channels, "channels");
+  positive(h, "h");
+  positive(w, "w");
+  positive(threads, "threads");
+  const int hp = h + h % 2, wr = w / 2 + 1;
+  const bool f64 = is_f64(dtype);
+  auto wmp = ptr<const double>(w_mean_p, "w_mean_p"), isp = ptr<const double>(inv_std_p, "inv_std_p");
+  auto wmt = ptr<const double>(w_mean_t, "w_mean_t"), ist = ptr<const double>(inv_std_t, "inv_std_t");
+  auto nu = ptr<double>(num, "num"), de = ptr<double>(den, "den");
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::fsds_sums_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, hp, wr, wmp, isp,
+                        wmt, ist, by_pred, nu, de, threads);
+  } else {
+    lpfk::fsds_sums_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, hp, wr, wmp, isp, wmt,
+                        ist, by_pred, nu, de, threads);
+  }
+}
+
+void radial_sums(std::uintptr_t spec, const std::string& dtype, int64_t n, int h, int w, std::uintptr_t bin_map,
+                 int n_bins, bool power, std::uintptr_t out, int threads) {
+  positive(n, "n");
+  positive(h, "h");
+  positive(w, "w");
+  if (n_bins < 2) throw std::invalid_argument("lpfk._C.radial_sums: n_bins must be >= 2");
+  positive(threads, "threads");
+  const bool f64 = is_f64(dtype);
+  auto map = ptr<const int32_t>(bin_map, "bin_map");
+  auto o = ptr<double>(out, "out");
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::radial_sums_f64(ptr<const double>(spec, "spec"), n, h, w, map, n_bins, power, o, threads);
+  } else {
+    lpfk::radial_sums_f32(ptr<const float>(spec, "spec"), n, h, w, map, n_bins, power, o, threads);
+  }
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "lpfk kernels (C++/OpenMP; CUDA when built with LPFK_CUDA=1). Called by lpfk/, not a public API.";
+  m.def("fsds_prepare", &fsds_prepare,
+        "x [n, c, h, w] -> centred float copy [n, c, h + h % 2, w] (zero row appended for odd h), pilot shift, "
+        "mean and unbiased std [n]");
+  m.def("fsds_sums", &fsds_sums, "FSDS numerator and denominator from raw rfft2 spectra [n, c, h + h % 2, w/2 + 1]");
+  m.def("radial_sums", &radial_sums,
+        "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
+#ifdef LPFK_WITH_CUDA
+  m.attr("with_cuda") = true;
+#else
+  m.attr("with_cuda") = false;
+#endif
+  m.attr("openmp") = _OPENMP;
+}

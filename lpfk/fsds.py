@@ -1,0 +1,273 @@
+"""FSDS, the Frequency Spectrum Distribution Similarity (Deng et al., ICML 2024, "Exploring the
+Low-Pass Filtering Behavior in Image Super-Resolution"), exactly as published.
+
+For prediction p and target t, each [C, H, W]:
+  1. z-score each image over its C*H*W values, std unbiased (N - 1);
+  2. if H is odd, append one zero row at the bottom (after the z-score);
+  3. X = rfft2 of each channel, unnormalised, no fftshift;
+  4. part 0 = rows 0 .. H'/2-1, part 1 = rows H'/2 .. H'-1 in reverse order;
+  5. D = inclusive cumulative sum of each part along rows, then along columns;
+  6. FSDS = -10 log10( sum |D_p - D_t|^2 / sum |D_t|^2 ) dB (sums over parts and channels).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+
+from lpfk import _backend
+from lpfk._fft import chunk_items, rfft2_adjoint
+from lpfk._validate import as_compute, check_choice, check_tensor, compute_dtype
+
+Reduction = Literal["none", "mean", "sum"]
+NormalizeBy = Literal["target", "prediction"]
+
+_FN = "fsds"
+_IMPLEMENTED = ("torch", "cpp")
+_DB = 10.0 / math.log(10.0)  # d(10 log10 u) / d(ln u)
+
+
+def _to_db(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """-10 log10(num / den): +inf for identical images (num = 0)."""
+    return -10.0 * torch.log10(num / den)
+
+
+def _check_moments(mean: torch.Tensor, std: torch.Tensor, which: str, offset: int = 0) -> None:
+    """Per-image mean and std [N]: NaN/Inf or a constant image is a ValueError naming the index."""
+    bad = ~(torch.isfinite(mean) & torch.isfinite(std))
+    if bool(bad.any()):
+        i = offset + int(bad.nonzero()[0, 0])
+        raise ValueError(f"{_FN}: {which}[{i}] contains NaN or Inf (batch index {i}, flattened)")
+    const = std == 0
+    if bool(const.any()):
+        i = offset + int(const.nonzero()[0, 0])
+        raise ValueError(
+            f"{_FN}: {which}[{i}] is a constant image (std 0; batch index {i}, flattened); "
+            "FSDS z-scores each image and is undefined for a constant one"
+        )
+
+
+# ----------------------------------------------------------------------------------------------
+# The reference (pure torch, differentiable): the steps above, one function each
+
+
+def _zscore(x: torch.Tensor, which: str, check: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """[N, C, H, W] -> z-scored images and the std [N, 1, 1, 1] (unbiased). ``check`` raises on
+    NaN/Inf or constant images (off in the backward formula: the forward already checked, and
+    data-dependent checks do not trace)."""
+    std, mean = torch.std_mean(x, dim=(1, 2, 3), keepdim=True)
+    if check:
+        _check_moments(mean.reshape(-1), std.reshape(-1), which)
+    return (x - mean) / std, std
+
+
+def _spectrum(z: torch.Tensor) -> torch.Tensor:
+    """[N, C, H, W] -> rfft2 with one zero row appended when H is odd: [N, C, H', W//2+1]."""
+    h, w = z.shape[-2:]
+    return torch.fft.rfft2(z, s=(h + h % 2, w))
+
+
+def _cumsum_parts(spec: torch.Tensor) -> torch.Tensor:
+    """[N, C, H', Wr] -> D: [N, C, 2, H'/2, Wr], the 2-D inclusive cumulative sums of both parts."""
+    h = spec.shape[-2] // 2
+    parts = torch.stack((spec[..., :h, :], spec[..., h:, :].flip(-2)), dim=2)
+    return parts.cumsum(-2).cumsum(-1)
+
+
+def _abs2_sum(z: torch.Tensor) -> torch.Tensor:
+    """sum |z|^2 over all but the first dim."""
+    return (z.real.square() + z.imag.square()).sum(dim=tuple(range(1, z.dim())))
+
+
+def _fsds(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool = False) -> torch.Tensor:
+    """Reference: pred, target [N, C, H, W] float -> FSDS [N] in their dtype.
+
+    Fast twin: the ``cpp`` backend (csrc/fsds_cpu.cpp) through the custom op ``lpfk::fsds``."""
+    zp, _ = _zscore(pred, "pred")
+    zt, _ = _zscore(target, "target")
+    dp, dt = _cumsum_parts(_spectrum(zp)), _cumsum_parts(_spectrum(zt))
+    return _to_db(_abs2_sum(dp - dt), _abs2_sum(dp if by_prediction else dt))
+
+
+def _fsds_grad(
+    pred: torch.Tensor, target: torch.Tensor, grad: torch.Tensor, by_prediction: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of FSDS [N] w.r.t. pred and target, given dL/dFSDS = grad [N] (torch ops).
+
+    With E = D_p - D_t, num = sum|E|^2, den = sum|D_ref|^2 and FSDS = -(10/ln 10)(ln num - ln den):
+    dL/dD_p = -2k E/num, dL/dD_t = +2k E/num, plus +2k D_ref/den on the reference, k = grad 10/ln 10;
+    then the adjoints of the cumulative sums (reverse cumulative sums), of the part split, of
+    rfft2 (rfft2_adjoint, padding row cropped) and of the z-score."""
+    n, _, h, w = pred.shape
+    zp, sp = _zscore(pred, "pred", check=False)
+    zt, st = _zscore(target, "target", check=False)
+    dp, dt = _cumsum_parts(_spectrum(zp)), _cumsum_parts(_spectrum(zt))
+    e = dp - dt
+    ref = dp if by_prediction else dt
+    shape = (n, 1, 1, 1, 1)
+    k = (2.0 * _DB * grad.to(_abs2_sum(e).dtype)).reshape(shape)
+    g_e = -k * e / _abs2_sum(e).reshape(shape)
+    g_ref = k * ref / _abs2_sum(ref).reshape(shape)
+    g_dp = g_e + g_ref if by_prediction else g_e
+    g_dt = -g_e if by_prediction else g_ref - g_e
+
+    def to_image(g_d: torch.Tensor, z: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        g = g_d.flip(-1).cumsum(-1).flip(-1).flip(-2).cumsum(-2).flip(-2)  # adjoint of cumsum
+        g = torch.cat((g[:, :, 0], g[:, :, 1].flip(-2)), dim=-2)  # adjoint of the part split
+        g_z = rfft2_adjoint(g, (h + h % 2, w))[..., :h, :]
+        m = z[0].numel()  # C*H*W values per image
+        mean_g = g_z.mean(dim=(1, 2, 3), keepdim=True)
+        gz_dot_z = (g_z * z).sum(dim=(1, 2, 3), keepdim=True)
+        return (g_z - mean_g - z * gz_dot_z / (m - 1)) / std  # adjoint of (x - mean)/std
+
+    return to_image(g_dp, zp, sp).to(pred.dtype), to_image(g_dt, zt, st).to(target.dtype)
+
+
+# ----------------------------------------------------------------------------------------------
+# The accelerated op: registered with torch.library (fake impl for torch.compile, autograd formula)
+
+
+def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> torch.Tensor:
+    """In chunks of a few MiB: one pass over each image gives its mean and std and a float copy
+    centred on a pilot mean (with the zero row of odd H; integers converted on the way); rfft2 of
+    that copy; then the fused scan with the z-score folded in (csrc/fsds.h): nothing else of size
+    H x W is written."""
+    n, c, h, w = pred.shape
+    dtype = compute_dtype(pred.dtype, target.dtype)
+    if dtype == torch.float64:  # the float64 kernels read float64 only (rare mixed inputs)
+        pred, target = pred.to(dtype), target.to(dtype)
+    hp = h + h % 2
+    ext, threads = _backend.extension(), _backend.num_threads()
+    num = torch.empty(n, dtype=torch.float64)
+    den = torch.empty(n, dtype=torch.float64)
+    stats = torch.empty(6, n, dtype=torch.float64)  # per input: shift, mean, std
+    step = chunk_items(c * h * w * dtype.itemsize, n, c, threads)
+    # The centred copies, reused by every chunk, allocated separately so that both inputs sit at
+    # the same alignment (MKL's FFT can round differently at another alignment, and identical
+    # images must give exactly +inf).
+    real = [torch.empty(step, c, hp, w, dtype=dtype) for _ in range(2)]
+    spec = [None, None]
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        for k, (x, which) in enumerate(((pred, "pred"), (target, "target"))):
+            chunk = x[s:e].contiguous()
+            shift, mean, std = stats[3 * k : 3 * k + 3, s:]
+            ext.fsds_prepare(
+                chunk.data_ptr(), str(chunk.dtype).removeprefix("torch."), e - s, c, h, w,
+                real[k].data_ptr(), shift.data_ptr(), mean.data_ptr(), std.data_ptr(), threads,
+            )  # fmt: skip
+            _check_moments(mean[: e - s], std[: e - s], which, offset=s)
+            spec[k] = torch.fft.rfft2(
+                real[k][: e - s].reshape(-1, hp, w)
+            ).contiguous()  # (out= measured slower)
+        w_mean = (stats[1::3, s:e] - stats[0::3, s:e]) * w  # the mean left in the centred copies
+        inv_std = 1.0 / stats[2::3, s:e]
+        ext.fsds_sums(
+            spec[0].data_ptr(), spec[1].data_ptr(), str(dtype).removeprefix("torch."), e - s, c, h, w,
+            w_mean[0].data_ptr(), inv_std[0].data_ptr(), w_mean[1].data_ptr(), inv_std[1].data_ptr(),
+            by_prediction, num[s:].data_ptr(), den[s:].data_ptr(), threads,
+        )  # fmt: skip
+    return _to_db(num, den).to(dtype)
+
+
+@torch.library.custom_op("lpfk::fsds", mutates_args=())
+def _fsds_op(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, backend: str) -> torch.Tensor:
+    """pred, target: [N, C, H, W] real (float or integer) -> FSDS [N] in float32 (float64 if
+    either input is float64)."""
+    if backend == "cpp":
+        return _fsds_cpp(pred, target, by_prediction)
+    raise ValueError(f"lpfk::fsds: no implementation for backend {backend!r} on {pred.device}")
+
+
+@_fsds_op.register_fake
+def _(pred, target, by_prediction, backend):
+    return pred.new_empty((pred.shape[0],), dtype=compute_dtype(pred.dtype, target.dtype))
+
+
+def _fsds_setup(ctx, inputs, output):
+    pred, target, by_prediction, _ = inputs
+    ctx.save_for_backward(pred, target)
+    ctx.by_prediction = by_prediction
+
+
+def _fsds_backward(ctx, grad):
+    pred, target = ctx.saved_tensors
+    dtype = compute_dtype(pred.dtype, target.dtype)
+    gp, gt = _fsds_grad(pred.to(dtype), target.to(dtype), grad, ctx.by_prediction)
+    return gp.to(pred.dtype), gt.to(target.dtype), None, None
+
+
+_fsds_op.register_autograd(_fsds_backward, setup_context=_fsds_setup)
+
+
+# ----------------------------------------------------------------------------------------------
+# Public API
+
+
+def fsds(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    *,
+    reduction: Reduction = "none",
+    normalize_by: NormalizeBy = "target",
+    backend: _backend.Backend = "auto",
+) -> torch.Tensor:
+    """FSDS in dB between ``pred`` and ``target`` (higher is closer; identical images give +inf).
+
+    Args:
+        pred, target: [H, W], [C, H, W] (one image: a scalar result) or [..., C, H, W] (a batch:
+            result [...]); float or integer (uint8/16-bit images are fine: FSDS is scale and
+            offset invariant). Same shape and device.
+        reduction: "none", "mean" or "sum" over the batch.
+        normalize_by: "target" (as published: FSDS(pred, tar) divides by the target's spectrum)
+            or "prediction". FSDS is asymmetric; the authors' table script passed (gt, sr), i.e.
+            normalised by the prediction: use ``normalize_by="prediction"`` to reproduce it.
+        backend: "auto" (``cpp`` on CPU when built, else ``torch``), "torch", "cpp".
+
+    Returns float32 (float64 if an input is float64), differentiable w.r.t. both inputs on every
+    backend (it trains as a loss). A constant image (std 0) or NaN/Inf values raise ValueError.
+    FSDS is sensitive to phase: a 1-pixel shift lowers it.
+
+    Example:
+        >>> t = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> fsds(t, t)
+        tensor(inf)
+        >>> bool(fsds(t + 0.01 * torch.randn(3, 32, 32), t) > fsds(t + 0.1 * torch.randn(3, 32, 32), t))
+        True
+    """
+    check_tensor(pred, "pred", min_dim=2, fn=_FN)
+    check_tensor(target, "target", min_dim=2, fn=_FN)
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{_FN}: pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    if pred.device != target.device:
+        raise ValueError(
+            f"{_FN}: pred and target must be on the same device, got {pred.device} and {target.device}"
+        )
+    check_choice(reduction, "reduction", ("none", "mean", "sum"), fn=_FN)
+    check_choice(normalize_by, "normalize_by", ("target", "prediction"), fn=_FN)
+    h, w = pred.shape[-2:]
+    c = pred.shape[-3] if pred.dim() >= 3 else 1
+    if c * h * w < 2:
+        raise ValueError(
+            f"{_FN}: each image needs at least 2 values for its std, got shape {tuple(pred.shape)}"
+        )
+    batch = pred.shape[:-3]
+    dtype = compute_dtype(pred.dtype, target.dtype)
+    p = as_compute(pred, dtype).reshape(math.prod(batch), c, h, w)
+    t = as_compute(target, dtype).reshape(math.prod(batch), c, h, w)
+    by_prediction = normalize_by == "prediction"
+    be = _backend.resolve_backend(backend, pred.device, _FN, _IMPLEMENTED)
+    if be == "torch":
+        values = _fsds(p.to(dtype), t.to(dtype), by_prediction)
+    else:
+        values = _fsds_op(p, t, by_prediction, be)
+    values = values.reshape(batch)
+    if reduction == "mean":
+        return values.mean()
+    if reduction == "sum":
+        return values.sum()
+    return values

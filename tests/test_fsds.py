@@ -1,0 +1,274 @@
+"""FSDS: the published values, a float64 oracle, every backend, gradients, errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import lpfk
+from lpfk import _fft
+from lpfk.fsds import _fsds_op
+from tests import oracles
+from tests.conftest import fsds_cases, smooth_image
+
+BACKENDS = ["torch", "cpp"]
+CASES = fsds_cases()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_published_values(case, backend):
+    p, t = torch.from_numpy(case["pred"]), torch.from_numpy(case["tar"])
+    assert lpfk.fsds(p, t, backend=backend).item() == pytest.approx(case["fsds_float64"], abs=1e-9)
+    assert lpfk.fsds(t, p, backend=backend).item() == pytest.approx(
+        case["fsds_swapped_args_float64"], abs=1e-9
+    )
+    by_pred = lpfk.fsds(p, t, normalize_by="prediction", backend=backend).item()
+    assert by_pred == pytest.approx(case["fsds_swapped_args_float64"], abs=1e-9)
+    v32 = lpfk.fsds(p.float(), t.float(), backend=backend)
+    assert v32.dtype == torch.float32
+    assert v32.item() == pytest.approx(case["fsds_float32"], abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_published_values_batched(backend):
+    """The two 3 x 64 x 64 cases in one batch give the same numbers as one by one."""
+    cases = [c for c in CASES if tuple(c["shape_CxHxW"]) == (3, 64, 64)]
+    p = torch.stack([torch.from_numpy(c["pred"]) for c in cases])
+    t = torch.stack([torch.from_numpy(c["tar"]) for c in cases])
+    got = lpfk.fsds(p, t, backend=backend)
+    assert got.shape == (len(cases),)
+    np.testing.assert_allclose(got.numpy(), [c["fsds_float64"] for c in cases], rtol=0, atol=1e-9)
+
+
+SHAPES = [
+    (1, 1, 3),
+    (1, 3, 1),
+    (3, 1, 7),
+    (2, 7, 1),
+    (3, 13, 17),
+    (1, 31, 8),
+    (4, 16, 23),
+    (3, 9, 9),
+    (2, 2, 2),
+    (1, 64, 3),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_matches_float64_oracle(shape, backend):
+    g = torch.Generator().manual_seed(hash(shape) % 2**31)
+    t = smooth_image((2, *shape), generator=g)
+    p = t + 0.05 * torch.randn(t.shape, generator=g, dtype=torch.float64)
+    got = lpfk.fsds(p, t, backend=backend)
+    want = [oracles.fsds(p[i].numpy(), t[i].numpy()) for i in range(2)]
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-9)
+    got = lpfk.fsds(p, t, normalize_by="prediction", backend=backend)
+    want = [oracles.fsds(p[i].numpy(), t[i].numpy(), by_prediction=True) for i in range(2)]
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("shape", [(3, 64, 64), (3, 37, 50), (1, 128, 96), (3, 5, 200)], ids=str)
+def test_float32_accuracy(shape):
+    """float32 against the float64 oracle: the cpp backend's worst error over a batch is at most
+    twice the float32 reference's worst error (plus 1e-6 dB), and far below the 1e-3 dB contract.
+    (Per image the errors are rounding luck; the worst case over a batch is what a user sees.)"""
+    g = torch.Generator().manual_seed(1)
+    t = smooth_image((4, *shape), generator=g)
+    p = t + 0.02 * torch.randn(t.shape, generator=g, dtype=torch.float64)
+    want = np.array([oracles.fsds(p[i].numpy(), t[i].numpy()) for i in range(4)])
+    err_ref = np.abs(lpfk.fsds(p.float(), t.float(), backend="torch").double().numpy() - want)
+    err_cpp = np.abs(lpfk.fsds(p.float(), t.float(), backend="cpp").double().numpy() - want)
+    assert err_cpp.max() < 1e-4
+    assert err_cpp.max() <= 2 * err_ref.max() + 1e-6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shapes_and_reductions(backend):
+    t = smooth_image((2, 3, 3, 12, 10))
+    p = t + 0.1 * torch.randn(t.shape, dtype=torch.float64)
+    full = lpfk.fsds(p, t, backend=backend)
+    assert full.shape == (2, 3)
+    assert lpfk.fsds(p[0, 0], t[0, 0], backend=backend).shape == ()  # [C, H, W] -> scalar
+    assert lpfk.fsds(p[0, 0, 0], t[0, 0, 0], backend=backend).shape == ()  # [H, W] -> scalar
+    torch.testing.assert_close(
+        lpfk.fsds(p[0, 0, :1], t[0, 0, :1], backend=backend),
+        lpfk.fsds(p[0, 0, 0], t[0, 0, 0], backend=backend),
+    )
+    torch.testing.assert_close(lpfk.fsds(p[1], t[1], backend=backend), full[1])
+    torch.testing.assert_close(lpfk.fsds(p, t, reduction="mean", backend=backend), full.mean())
+    torch.testing.assert_close(lpfk.fsds(p, t, reduction="sum", backend=backend), full.sum())
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_properties(backend):
+    t = smooth_image((3, 32, 40))
+    p = t + 0.05 * torch.randn(t.shape, dtype=torch.float64)
+    base = lpfk.fsds(p, t, backend=backend)
+    assert lpfk.fsds(t, t, backend=backend).item() == math.inf  # identical: +inf, no crash
+    torch.testing.assert_close(lpfk.fsds(3.0 * p + 7.0, t, backend=backend), base)  # scale/offset invariant
+    torch.testing.assert_close(lpfk.fsds(p, 0.5 * t - 2.0, backend=backend), base)
+    tiny = lpfk.fsds(t + 1e-3 * (p - t), t, backend=backend)
+    shifted = lpfk.fsds(t.roll(1, dims=-1), t, backend=backend)
+    assert math.isfinite(shifted.item()) and shifted < tiny - 20.0  # phase sensitive: a 1-pixel shift costs
+    assert lpfk.fsds(t + 0.01 * (p - t), t, backend=backend) > base  # closer is higher
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    "dtype", [torch.uint8, torch.int16, torch.uint16, torch.int32, torch.float16, torch.bfloat16]
+)
+def test_integer_and_half_inputs(dtype, backend):
+    g = torch.Generator().manual_seed(3)
+    t = (smooth_image((2, 3, 24, 20), generator=g) * 200).clamp(0, 255).round()
+    p = (t + 8 * torch.randn(t.shape, generator=g, dtype=torch.float64)).clamp(0, 255).round()
+    got = lpfk.fsds(p.to(dtype), t.to(dtype), backend=backend)
+    assert got.dtype == torch.float32
+    want = lpfk.fsds(p.to(dtype).double(), t.to(dtype).double(), backend="torch")
+    torch.testing.assert_close(got.double(), want, atol=2e-3, rtol=0)
+    mixed = lpfk.fsds(p.to(dtype), t.float(), backend=backend)
+    torch.testing.assert_close(mixed.double(), want, atol=2e-3, rtol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_layouts(backend):
+    t = smooth_image((3, 3, 20, 18), dtype=torch.float32)
+    p = t + 0.05 * torch.randn(t.shape)
+    want = lpfk.fsds(p, t, backend="torch")
+    cl = lpfk.fsds(
+        p.to(memory_format=torch.channels_last), t.to(memory_format=torch.channels_last), backend=backend
+    )
+    torch.testing.assert_close(cl, want, atol=1e-4, rtol=0)
+    tp = lpfk.fsds(p.transpose(-1, -2).contiguous().transpose(-1, -2), t, backend=backend)
+    torch.testing.assert_close(tp, want, atol=1e-4, rtol=0)
+    step = lpfk.fsds(torch.cat([p, p])[::2], torch.cat([t, t])[::2], backend=backend)
+    torch.testing.assert_close(
+        step,
+        lpfk.fsds(torch.cat([p, p])[::2].contiguous(), torch.cat([t, t])[::2].contiguous(), backend="torch"),
+        atol=1e-4,
+        rtol=0,
+    )
+
+
+def test_chunking_does_not_change_results(monkeypatch):
+    """Batches are processed in chunks (lpfk/_fft.py); results must not depend on the chunk size."""
+    t = smooth_image((7, 3, 21, 16))
+    p = t + 0.1 * torch.randn(t.shape, dtype=torch.float64)
+    whole = lpfk.fsds(p, t, backend="cpp")
+    monkeypatch.setattr(
+        _fft, "CHUNK_BYTES", 3 * 21 * 16 * 8 * 2
+    )  # 2 images per chunk: 4 chunks, last one short
+    torch.testing.assert_close(lpfk.fsds(p, t, backend="cpp"), whole, rtol=0, atol=1e-12)
+    torch.testing.assert_close(whole, lpfk.fsds(p, t, backend="torch"), rtol=0, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------------
+# gradients: FSDS trains as a loss on every backend
+
+
+@pytest.mark.parametrize("normalize_by", ["target", "prediction"])
+@pytest.mark.parametrize("shape", [(2, 2, 5, 6), (1, 1, 4, 3), (2, 3, 3, 1)], ids=str)
+def test_gradcheck_cpp(shape, normalize_by):
+    t = smooth_image(shape).requires_grad_()
+    p = (t.detach() + 0.3 * torch.randn(shape, dtype=torch.float64)).requires_grad_()
+    fn = lambda a, b: lpfk.fsds(a, b, normalize_by=normalize_by, backend="cpp")
+    assert torch.autograd.gradcheck(fn, (p, t), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("normalize_by", ["target", "prediction"])
+def test_cpp_gradients_match_reference_autograd(normalize_by):
+    t = smooth_image((3, 3, 11, 14))
+    p = t + 0.1 * torch.randn(t.shape, dtype=torch.float64)
+    weights = torch.tensor([0.5, -1.0, 2.0], dtype=torch.float64)
+    grads = {}
+    for backend in BACKENDS:
+        a, b = p.clone().requires_grad_(), t.clone().requires_grad_()
+        (lpfk.fsds(a, b, normalize_by=normalize_by, backend=backend) * weights).sum().backward()
+        grads[backend] = (a.grad, b.grad)
+    for g_cpp, g_ref in zip(grads["cpp"], grads["torch"], strict=True):
+        torch.testing.assert_close(g_cpp, g_ref, rtol=1e-9, atol=1e-12)
+
+
+def test_trains_as_a_loss():
+    torch.manual_seed(0)
+    target = smooth_image((1, 3, 16, 16), dtype=torch.float32)
+    x = (target + 0.3 * torch.randn(target.shape)).requires_grad_()
+    opt = torch.optim.Adam([x], lr=0.01)
+    first = None
+    for _ in range(30):
+        loss = -lpfk.fsds(x, target, reduction="mean", backend="cpp")
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        first = loss.item() if first is None else first
+    assert loss.item() < first - 1.0  # FSDS rose by more than 1 dB
+
+
+def test_opcheck():
+    t = smooth_image((2, 3, 7, 6))
+    p = (t + 0.1 * torch.randn(t.shape, dtype=torch.float64)).requires_grad_()
+    torch.library.opcheck(_fsds_op, (p, t, False, "cpp"))
+    torch.library.opcheck(_fsds_op, (p.detach().float(), t.float(), True, "cpp"))
+
+
+def test_torch_compile_fullgraph():
+    t = smooth_image((2, 3, 12, 10), dtype=torch.float32)
+    p = t + 0.1 * torch.randn(t.shape)
+
+    def both(a, b):
+        return lpfk.fsds(a, b), lpfk.radial_spectrum(a)
+
+    compiled = torch.compile(both, fullgraph=True, backend="eager")
+    for got, want in zip(compiled(p, t), both(p, t), strict=True):
+        torch.testing.assert_close(got, want)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: a clear TypeError/ValueError naming what came
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_value_errors_name_the_image(backend):
+    t = smooth_image((3, 2, 8, 8))
+    p = t + 0.1
+    const = p.clone()
+    const[1] = 4.0
+    with pytest.raises(ValueError, match=r"pred\[1\] is a constant image"):
+        lpfk.fsds(const, t, backend=backend)
+    with pytest.raises(ValueError, match=r"target\[1\] is a constant image"):
+        lpfk.fsds(p, const, backend=backend)
+    bad = p.clone()
+    bad[2, 0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match=r"pred\[2\] contains NaN or Inf"):
+        lpfk.fsds(bad, t, backend=backend)
+    bad[2, 0, 3, 3] = float("inf")
+    with pytest.raises(ValueError, match=r"target\[2\] contains NaN or Inf"):
+        lpfk.fsds(p, bad, backend=backend)
+
+
+def test_input_errors():
+    x = torch.rand(3, 8, 8)
+    with pytest.raises(ValueError, match=r"same shape.*\(3, 8, 8\) and \(3, 8, 9\)"):
+        lpfk.fsds(x, torch.rand(3, 8, 9))
+    with pytest.raises(ValueError, match="at least 2 dims"):
+        lpfk.fsds(torch.rand(8), torch.rand(8))
+    with pytest.raises(ValueError, match="empty"):
+        lpfk.fsds(torch.rand(3, 0, 8), torch.rand(3, 0, 8))
+    with pytest.raises(TypeError, match="complex"):
+        lpfk.fsds(x.to(torch.complex64), x)
+    with pytest.raises(TypeError, match="torch.Tensor, got ndarray"):
+        lpfk.fsds(x.numpy(), x)
+    with pytest.raises(TypeError, match="bool"):
+        lpfk.fsds(x > 0.5, x > 0.5)
+    with pytest.raises(ValueError, match="at least 2 values"):
+        lpfk.fsds(torch.rand(1, 1, 1), torch.rand(1, 1, 1))
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        lpfk.fsds(x, x, reduction="avg")
+    with pytest.raises(ValueError, match="normalize_by must be one of"):
+        lpfk.fsds(x, x, normalize_by="gt")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        lpfk.fsds(x, x, backend="numpy")
+    with pytest.raises(ValueError, match="runs on CUDA tensors"):
+        lpfk.fsds(x, x, backend="triton")

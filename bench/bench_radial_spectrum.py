@@ -1,0 +1,38 @@
+"""Radial spectrum benchmarks (issue targets, 2 threads, float32, B = 16 x 3 x 512 x 512):
+- at most 1.5x the time of rfft2 alone (done the fastest way found in the same run);
+- at least 3x faster than the common recipe (fft2, fftshift, abs, bincount on a radius map).
+"""
+
+import torch
+
+import lpfk
+from bench.conftest import rfft2_floor
+
+
+def _images():
+    return torch.rand(16, 3, 512, 512, generator=torch.Generator().manual_seed(0))
+
+
+def common_recipe(x: torch.Tensor) -> torch.Tensor:
+    """The azimuthal average as usually written: shifted full spectrum, integer radius map,
+    one bincount per image."""
+    h, w = x.shape[-2:]
+    mag = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)).abs().reshape(-1, h * w)
+    yy, xx = torch.meshgrid(torch.arange(h) - h // 2, torch.arange(w) - w // 2, indexing="ij")
+    r = torch.sqrt((yy**2 + xx**2).double()).round().long().reshape(-1)
+    counts = torch.bincount(r)
+    out = torch.stack([torch.bincount(r, weights=m) / counts for m in mag])
+    return out[:, : min(h, w) // 2 + 1]
+
+
+def test_radial_spectrum_cpp_vs_rfft2(ratio):
+    x = _images()
+    name, floor = rfft2_floor(x)
+    ratio(
+        lambda: lpfk.radial_spectrum(x, backend="cpp"), floor, min_speedup=1 / 1.5, baseline_name=name
+    )  # at most 1.5x
+
+
+def test_radial_spectrum_cpp_vs_common_recipe(ratio):
+    x = _images()
+    ratio(lambda: lpfk.radial_spectrum(x, backend="cpp"), lambda: common_recipe(x), min_speedup=3.0)

@@ -1,0 +1,5 @@
+import sys
+
+from lpfk.cli import main
+
+sys.exit(main())

@@ -272,3 +272,24 @@ def test_input_errors():
         lpfk.fsds(x, x, backend="numpy")
     with pytest.raises(ValueError, match="runs on CUDA tensors"):
         lpfk.fsds(x, x, backend="triton")
+
+
+def test_backends_agree_on_random_shapes():
+    """Seeded random shapes, batch sizes, dtypes and layouts: cpp against the reference."""
+    rng = torch.Generator().manual_seed(2024)
+    for _ in range(25):
+        b, c = (int(v) for v in torch.randint(1, 4, (2,), generator=rng))
+        h, w = (int(v) for v in torch.randint(1, 40, (2,), generator=rng))
+        if c * h * w < 3:
+            continue
+        t = smooth_image((b, c, h, w), generator=rng)
+        p = t + 0.1 * torch.randn(t.shape, generator=rng, dtype=torch.float64)
+        if torch.rand(1, generator=rng) < 0.3:
+            p, t = p.to(memory_format=torch.channels_last), t.to(memory_format=torch.channels_last)
+        for by in ("target", "prediction"):
+            want = lpfk.fsds(p, t, normalize_by=by, backend="torch")
+            torch.testing.assert_close(
+                lpfk.fsds(p, t, normalize_by=by, backend="cpp"), want, rtol=0, atol=1e-9
+            )
+            got32 = lpfk.fsds(p.float(), t.float(), normalize_by=by, backend="cpp")
+            torch.testing.assert_close(got32.double(), want, rtol=0, atol=2e-3)

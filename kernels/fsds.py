@@ -18,7 +18,8 @@ Pass the per-image ``w_mean`` = W * (mean - what was subtracted before the FFT) 
 
 How it runs: each (image, channel, part) is cut into groups of rows; a program scans its group
 in tiles of CR rows x BW columns (2-D cumulative sums in registers, float64), starting from the
-carry D[first row - 1, :], and adds |D_p - D_t|^2 and |D_ref|^2 in float64. The carries come
+carry D[first row - 1, :] (kept in a scratch row of its own between tiles), and adds
+|D_p - D_t|^2 and |D_ref|^2 in float64. The carries come
 from a first, cheaper pass that sums each group's columns (skipped when one group per part
 keeps the GPU busy). D_p - D_t is accumulated from the coefficient differences, so nearly
 identical images lose nothing to cancellation and identical ones give num = 0 (FSDS = +inf).
@@ -47,8 +48,8 @@ import torch
 import triton
 import triton.language as tl
 
-TILE = 2048  # elements of one [CR, BW] tile
-MAX_BW = 2048
+TILE = 512  # elements of one [CR, BW] tile: 2 per thread at 8 warps (float64, 4 lanes: ~128 registers)
+MAX_BW = 512
 
 
 @triton.jit
@@ -128,50 +129,65 @@ def _fsds_colsum_kernel(
 def _fsds_scan_kernel(
     xp, xt,  # [N * C * Hp * Wr * 2] float: real views of the two spectra
     wm_p, is_p, wm_t, is_t,  # [N] float64
-    carry,  # [N * C * 2, G, Wr, 4] float64: per group, the column sums of all earlier groups
+    carry,  # [N * C * 2, G, Wr, 4] float64: per group, the column sums of all earlier groups; then scratch
     partial,  # [N * C * 2, G, 2] float64 out: (sum |D_p - D_t|^2, sum |D_ref|^2) of the group
     channels, h, hp, wr, rows_per_group, n_groups, n_col_blocks,
     BY_PRED: tl.constexpr, CR: tl.constexpr, BW: tl.constexpr,
 ):  # fmt: skip
-    # D[i, c] = C[c] + rowoff[i] + sum_{c0 <= c' <= c} Y[i, c'] for column block [c0, c0 + BW):
-    #   C = D at the row before the chunk (column prefix of the carried column sums),
-    #   Y = cumulative sum of the chunk's rows, rowoff[i] = sum_{c' < c0} Y[i, c'].
-    # The host makes a group one chunk (rows_per_group == CR) whenever n_col_blocks > 1, so
-    # rowoff, kept per chunk row, is only carried across column blocks of the same rows; with
-    # one column block it stays 0 and C is carried from chunk to chunk instead.
+    # Rows in chunks of CR (outer loop), columns in blocks of BW (inner loop). For column block
+    # [c0, c0 + BW) of chunk rows i:
+    #   D[i, c] = C[c] + o[i] + sum_{c0 <= c' <= c} Y[i, c'],
+    # C = D at the row before the chunk (the column carry, kept in ``carry``: each program owns
+    # its slice and reads back only what it wrote, element for element), Y = cumulative sum of
+    # the chunk's rows, o[i] = sum_{c' < c0} Y[i, c'] (the row offset of the earlier blocks).
+    # After the block, C becomes D at the chunk's last row: C + s + cumsum(S), with S the block's
+    # column sums over the chunk and s = sum_{c' < c0} S.
     pp = tl.program_id(0).to(tl.int64)
     g = tl.program_id(1)
     r0 = g * rows_per_group
     r1 = tl.minimum(hp // 2, r0 + rows_per_group)
-    keep_rowoff = n_col_blocks > 1
-    o_dre = tl.zeros([CR], dtype=tl.float64)
-    o_dim = tl.zeros([CR], dtype=tl.float64)
-    o_rre = tl.zeros([CR], dtype=tl.float64)
-    o_rim = tl.zeros([CR], dtype=tl.float64)
+    base = carry + (pp * n_groups + g) * wr * 4
     zero = tl.full([], 0.0, dtype=tl.float64)
-    k_dre = zero  # the column carry's offset from earlier column blocks
+    # The carry at the group's first row: the column prefix of the earlier groups' column sums.
+    k_dre = zero
     k_dim = zero
     k_rre = zero
     k_rim = zero
-    num = zero
-    den = zero
     for j in range(n_col_blocks):
         cols = j * BW + tl.arange(0, BW)
         col_ok = cols < wr
-        src = carry + ((pp * n_groups + g) * wr + cols) * 4
+        src = base + cols * 4
         e_dre = tl.load(src, mask=col_ok, other=0.0)
         e_dim = tl.load(src + 1, mask=col_ok, other=0.0)
         e_rre = tl.load(src + 2, mask=col_ok, other=0.0)
         e_rim = tl.load(src + 3, mask=col_ok, other=0.0)
-        c_dre = tl.cumsum(e_dre, axis=0) + k_dre
-        c_dim = tl.cumsum(e_dim, axis=0) + k_dim
-        c_rre = tl.cumsum(e_rre, axis=0) + k_rre
-        c_rim = tl.cumsum(e_rim, axis=0) + k_rim
+        tl.store(src, tl.cumsum(e_dre, axis=0) + k_dre, mask=col_ok)
+        tl.store(src + 1, tl.cumsum(e_dim, axis=0) + k_dim, mask=col_ok)
+        tl.store(src + 2, tl.cumsum(e_rre, axis=0) + k_rre, mask=col_ok)
+        tl.store(src + 3, tl.cumsum(e_rim, axis=0) + k_rim, mask=col_ok)
         k_dre += tl.sum(e_dre, axis=0)
         k_dim += tl.sum(e_dim, axis=0)
         k_rre += tl.sum(e_rre, axis=0)
         k_rim += tl.sum(e_rim, axis=0)
-        for i0 in range(r0, r1, CR):
+    num = zero
+    den = zero
+    for i0 in range(r0, r1, CR):
+        o_dre = tl.zeros([CR], dtype=tl.float64)
+        o_dim = tl.zeros([CR], dtype=tl.float64)
+        o_rre = tl.zeros([CR], dtype=tl.float64)
+        o_rim = tl.zeros([CR], dtype=tl.float64)
+        s_dre = zero
+        s_dim = zero
+        s_rre = zero
+        s_rim = zero
+        for j in range(n_col_blocks):
+            cols = j * BW + tl.arange(0, BW)
+            col_ok = cols < wr
+            src = base + cols * 4
+            c_dre = tl.load(src, mask=col_ok, other=0.0)
+            c_dim = tl.load(src + 1, mask=col_ok, other=0.0)
+            c_rre = tl.load(src + 2, mask=col_ok, other=0.0)
+            c_rim = tl.load(src + 3, mask=col_ok, other=0.0)
             x_dre, x_dim, x_rre, x_rim, row_ok = _pair_tile(xp, xt, pp, i0, r1, cols, col_ok, channels, h, hp,
                                                             wr, wm_p, is_p, wm_t, is_t, BY_PRED, CR)  # fmt: skip
             y_dre = tl.cumsum(x_dre, axis=0)
@@ -185,29 +201,43 @@ def _fsds_scan_kernel(
             mask = row_ok[:, None] & col_ok[None, :]
             num += tl.sum(tl.sum(tl.where(mask, d_dre * d_dre + d_dim * d_dim, 0.0), axis=1), axis=0)
             den += tl.sum(tl.sum(tl.where(mask, d_rre * d_rre + d_rim * d_rim, 0.0), axis=1), axis=0)
-            o_dre = tl.where(keep_rowoff, o_dre + tl.sum(y_dre, axis=1), o_dre)
-            o_dim = tl.where(keep_rowoff, o_dim + tl.sum(y_dim, axis=1), o_dim)
-            o_rre = tl.where(keep_rowoff, o_rre + tl.sum(y_rre, axis=1), o_rre)
-            o_rim = tl.where(keep_rowoff, o_rim + tl.sum(y_rim, axis=1), o_rim)
-            c_dre += tl.cumsum(tl.sum(x_dre, axis=0), axis=0)
-            c_dim += tl.cumsum(tl.sum(x_dim, axis=0), axis=0)
-            c_rre += tl.cumsum(tl.sum(x_rre, axis=0), axis=0)
-            c_rim += tl.cumsum(tl.sum(x_rim, axis=0), axis=0)
+            S_dre = tl.sum(x_dre, axis=0)
+            S_dim = tl.sum(x_dim, axis=0)
+            S_rre = tl.sum(x_rre, axis=0)
+            S_rim = tl.sum(x_rim, axis=0)
+            tl.store(src, c_dre + s_dre + tl.cumsum(S_dre, axis=0), mask=col_ok)
+            tl.store(src + 1, c_dim + s_dim + tl.cumsum(S_dim, axis=0), mask=col_ok)
+            tl.store(src + 2, c_rre + s_rre + tl.cumsum(S_rre, axis=0), mask=col_ok)
+            tl.store(src + 3, c_rim + s_rim + tl.cumsum(S_rim, axis=0), mask=col_ok)
+            o_dre += tl.sum(y_dre, axis=1)
+            o_dim += tl.sum(y_dim, axis=1)
+            o_rre += tl.sum(y_rre, axis=1)
+            o_rim += tl.sum(y_rim, axis=1)
+            s_dre += tl.sum(S_dre, axis=0)
+            s_dim += tl.sum(S_dim, axis=0)
+            s_rre += tl.sum(S_rre, axis=0)
+            s_rim += tl.sum(S_rim, axis=0)
     out = partial + (pp * n_groups + g) * 2
     tl.store(out, num)
     tl.store(out + 1, den)
 
 
-def _tiles(hp: int, wr: int, block_w: int | None) -> tuple[int, int]:
-    """(CR, BW): a [CR, BW] tile of about TILE elements, BW covering a whole row when it can."""
-    bw = triton.next_power_of_2(wr)
-    bw = min(bw, MAX_BW if block_w is None else triton.next_power_of_2(block_w))
-    cr = min(max(1, TILE // bw), triton.next_power_of_2(max(1, hp // 2)))
+def _tiles(hp: int, wr: int, block_w: int | None, tile: int = TILE) -> tuple[int, int]:
+    """(CR, BW): a [CR, BW] tile of ``tile`` elements; BW from 32 to MAX_BW, the one that pads a
+    row of wr columns least (the larger on ties), or ``block_w`` (tests)."""
+    if block_w is not None:
+        bw = triton.next_power_of_2(block_w)
+    elif wr <= 32:
+        bw = triton.next_power_of_2(wr)
+    else:
+        widths = [b for b in (32, 64, 128, 256, 512) if b <= MAX_BW]
+        bw = min(widths, key=lambda b: (triton.cdiv(wr, b) * b, -b))
+    cr = min(max(1, tile // bw), triton.next_power_of_2(max(1, hp // 2)))
     return cr, bw
 
 
 def _groups(plane_parts: int, n_chunks: int, device: torch.device) -> int:
-    """Groups per (image, channel, part): enough programs for about 4 per multiprocessor."""
+    """Row groups per (image, channel, part): enough programs for about 4 per multiprocessor."""
     if device.type == "cuda":
         target = 4 * torch.cuda.get_device_properties(device).multi_processor_count
     else:  # (the Triton interpreter on CPU tensors)
@@ -249,15 +279,13 @@ def fsds_sums(
     xp = torch.view_as_real(spec_p.contiguous())
     xt = torch.view_as_real(spec_t.contiguous())
     half = hp // 2
-    cr, bw = _tiles(hp, wr, block_w)
+    # (The interpreter pays per operation, not per element: it gets larger tiles.)
+    cr, bw = _tiles(hp, wr, block_w, TILE if dev.type == "cuda" else 8 * TILE)
     n_cb = triton.cdiv(wr, bw)
     n_chunks = triton.cdiv(half, cr)
     pps = n * channels * 2
-    if n_cb > 1:  # the scan kernel carries row offsets across column blocks for one chunk only
-        chunks_per_group = 1
-    else:
-        g = _groups(pps, n_chunks, dev) if groups is None else max(1, min(n_chunks, groups))
-        chunks_per_group = triton.cdiv(n_chunks, g)
+    g = _groups(pps, n_chunks, dev) if groups is None else max(1, min(n_chunks, groups))
+    chunks_per_group = triton.cdiv(n_chunks, g)
     rows_per_group = chunks_per_group * cr
     n_groups = triton.cdiv(half, rows_per_group)
     if n_groups > 65535:

@@ -17,7 +17,7 @@ import torch
 import lpfk
 from lpfk.fsds import _fsds_op
 from lpfk.spectrum import _radial_spectrum_op, default_n_bins, radial_bins
-from tests import oracles
+from tests import oracles, test_fsds, test_radial_spectrum
 from tests.conftest import fsds_cases, smooth_image
 
 if os.environ.get("TRITON_INTERPRET") != "1":
@@ -29,9 +29,8 @@ pytest.importorskip("triton", reason="triton is not installed (pip install -e .[
 # radial spectrum
 
 
-# (H, W, n_bins): even, odd, prime, non-square, one row / column, 1 x 1, many bins
-RADIAL_SHAPES = [(8, 8, None), (9, 9, None), (7, 13, None), (31, 64, None), (64, 31, None), (2, 2, None),
-                 (1, 16, 5), (16, 1, 4), (1, 1, 2), (17, 11, 40)]  # fmt: skip
+# the core tests' awkward shapes (even, odd, prime, non-square, one row / column, 1 x 1, bin counts)
+RADIAL_SHAPES = test_radial_spectrum.SHAPES
 
 
 @pytest.mark.parametrize("h,w,n_bins", RADIAL_SHAPES, ids=str)
@@ -107,7 +106,7 @@ def test_fsds_published_values(case):
     assert v64.item() == pytest.approx(case["fsds_float64"], abs=1e-9)
 
 
-FSDS_SHAPES = [(1, 1, 3), (1, 3, 1), (3, 1, 7), (2, 7, 1), (3, 13, 17), (1, 31, 8), (4, 16, 23), (2, 2, 2)]
+FSDS_SHAPES = test_fsds.SHAPES  # the core tests' [C, H, W] shapes
 
 
 @pytest.mark.parametrize("shape", FSDS_SHAPES, ids=str)

@@ -135,7 +135,8 @@ void fsds_sums_cuda(std::uintptr_t xp, std::uintptr_t xt, const std::string& dty
   positive(rows_per_group, "rows_per_group");
   positive(groups, "groups");
   const int half = (h + h % 2) / 2;
-  if (static_cast<int64_t>(rows_per_group) * (groups - 1) >= half || static_cast<int64_t>(rows_per_group) * groups < half)
+  if (static_cast<int64_t>(rows_per_group) * (groups - 1) >= half ||
+      static_cast<int64_t>(rows_per_group) * groups < half)
     throw std::invalid_argument("lpfk._C.fsds_sums_cuda: groups must be ceil((h + h % 2) / 2 / rows_per_group)");
   const bool f64 = is_f64(dtype);
   auto wmp = ptr<const double>(w_mean_p, "w_mean_p"), isp = ptr<const double>(inv_std_p, "inv_std_p");

@@ -63,8 +63,8 @@ __device__ Quad block_inclusive_scan(Quad v, Quad* warp_sums, Quad* total) {
 
 // The z-scored coefficient (row r, column c) of both images: the D increment and the reference.
 template <class T, bool ByPred>
-__device__ __forceinline__ Quad zscored_pair(const Cplx<T>* p, const Cplx<T>* t, int r, int c, int h, int hp,
-                                             int wr, double wmp, double isp, double wmt, double ist) {
+__device__ __forceinline__ Quad zscored_pair(const Cplx<T>* p, const Cplx<T>* t, int r, int c, int h, int hp, int wr,
+                                             double wmp, double isp, double wmt, double ist) {
   const Cplx<T> a = p[static_cast<int64_t>(r) * wr + c], b = t[static_cast<int64_t>(r) * wr + c];
   double pre, pim, tre, tim;
   if (c == 0) {  // column 0 carries the z-score's mean correction
@@ -203,15 +203,17 @@ void launch(const T* xp_raw, const T* xt_raw, int64_t n, int64_t channels, int h
   const int64_t pps = n * channels * 2;
   const unsigned col_tiles = static_cast<unsigned>((pl.wr + 255) / 256);
   if (groups > 1) {
-    fsds_colsum_kernel<T, ByPred><<<dim3(static_cast<unsigned>(pps), static_cast<unsigned>(groups - 1), col_tiles),
-                                    256, 0, stream>>>(xp, xt, pl, wmp, isp, wmt, ist, carry);
+    fsds_colsum_kernel<T, ByPred>
+        <<<dim3(static_cast<unsigned>(pps), static_cast<unsigned>(groups - 1), col_tiles), 256, 0, stream>>>(
+            xp, xt, pl, wmp, isp, wmt, ist, carry);
     check_launch("fsds_colsum_kernel");
   }
   fsds_exclusive_kernel<<<dim3(static_cast<unsigned>(pps), col_tiles), 256, 0, stream>>>(carry, pl.wr, groups);
   check_launch("fsds_exclusive_kernel");
   const int threads = std::min(kMaxThreads, (pl.wr + 31) / 32 * 32);
-  fsds_scan_kernel<T, ByPred><<<dim3(static_cast<unsigned>(pps), static_cast<unsigned>(groups)), threads, 0,
-                                stream>>>(xp, xt, pl, wmp, isp, wmt, ist, carry, partial);
+  fsds_scan_kernel<T, ByPred>
+      <<<dim3(static_cast<unsigned>(pps), static_cast<unsigned>(groups)), threads, 0, stream>>>(
+          xp, xt, pl, wmp, isp, wmt, ist, carry, partial);
   check_launch("fsds_scan_kernel");
 }
 

@@ -44,11 +44,11 @@ void launch(const T* spec, int64_t n, int h, int w, const int32_t* order, const 
   for (int64_t s = 0; s < n; s += 65535) {  // gridDim.y holds at most 65535 images
     const dim3 grid(blocks, static_cast<unsigned>(std::min<int64_t>(65535, n - s)));
     if (power) {
-      radial_sums_kernel<T, true>
-          <<<grid, kWarps * 32, 0, as_stream(stream)>>>(x + s * plane, plane, w, order, starts, n_bins, out + s * n_bins);
+      radial_sums_kernel<T, true><<<grid, kWarps * 32, 0, as_stream(stream)>>>(x + s * plane, plane, w, order, starts,
+                                                                               n_bins, out + s * n_bins);
     } else {
-      radial_sums_kernel<T, false>
-          <<<grid, kWarps * 32, 0, as_stream(stream)>>>(x + s * plane, plane, w, order, starts, n_bins, out + s * n_bins);
+      radial_sums_kernel<T, false><<<grid, kWarps * 32, 0, as_stream(stream)>>>(x + s * plane, plane, w, order,
+                                                                                starts, n_bins, out + s * n_bins);
     }
     check_launch("radial_sums_kernel");
   }

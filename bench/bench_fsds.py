@@ -3,13 +3,19 @@
   (the way the published code loops);
 - B = 16 x 3 x 512 x 512: at most 2x the time of the two rfft2 calls alone (the FFTs are the
   floor; each done the fastest way found in the same run).
+
+GPU (skipped without one; informational until a GPU run sets targets): the triton and cuda
+backends against the torch reference on the same GPU and against the two rfft2 calls alone, at
+16 x 3 x 512 x 512 and 4 x 3 x 1356 x 2040 (DIV2K size), float32; the JSON records the GPU state
+(nvidia-ml-py: name, clocks, memory, temperature, power) and the peak GPU memory of both sides.
 """
 
 import pytest
 import torch
 
 import lpfk
-from bench.conftest import rfft2_floor
+from bench import gpu
+from bench.conftest import compare, rfft2_floor
 from lpfk import _fft
 from lpfk.fsds import _fsds
 
@@ -59,3 +65,34 @@ def test_rfft2_chunking(ratio):
     k = _fft.chunk_items(512 * 512 * 4, planes.shape[0], 1, torch.get_num_threads())
     chunked = lambda: [torch.fft.rfft2(planes[i : i + k]) for i in range(0, planes.shape[0], k)]
     ratio(chunked, lambda: torch.fft.rfft2(x), min_speedup=None, baseline_name="whole batch")
+
+
+GPU_SIZES = [(16, 512, 512), (4, 1356, 2040)]
+
+
+@gpu.needs_gpu
+@pytest.mark.parametrize("size", GPU_SIZES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_fsds_gpu_vs_reference(benchmark, backend, size):
+    gpu.require_backend(backend)
+    b, h, w = size
+    g = torch.Generator(device="cuda").manual_seed(0)
+    t = torch.rand(b, 3, h, w, generator=g, device="cuda")
+    p = (t + 0.05 * torch.randn(t.shape, generator=g, device="cuda")).clamp(0, 1)
+    fast = lambda: lpfk.fsds(p, t, backend=backend)
+    ref = lambda: _fsds(p, t)
+    torch.testing.assert_close(fast(), ref(), atol=1e-3, rtol=0)
+    gpu.record(benchmark, fast, ref)
+    compare(benchmark, fast, ref, min_speedup=None, device="cuda", baseline_name="torch reference")
+
+
+@gpu.needs_gpu
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_fsds_gpu_vs_two_rfft2(benchmark, backend):
+    gpu.require_backend(backend)
+    t = torch.rand(16, 3, 512, 512, device="cuda")
+    p = t + 0.05 * torch.randn(t.shape, device="cuda")
+    fast = lambda: lpfk.fsds(p, t, backend=backend)
+    floor = lambda: (torch.fft.rfft2(p), torch.fft.rfft2(t))
+    gpu.record(benchmark, fast, floor)
+    compare(benchmark, fast, floor, min_speedup=None, device="cuda", baseline_name="two rfft2")

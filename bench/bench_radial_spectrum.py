@@ -1,12 +1,20 @@
 """Radial spectrum benchmarks (issue targets, 2 threads, float32, B = 16 x 3 x 512 x 512):
 - at most 1.5x the time of rfft2 alone (done the fastest way found in the same run);
 - at least 3x faster than the common recipe (fft2, fftshift, abs, bincount on a radius map).
+
+GPU (skipped without one; informational until a GPU run sets targets): the triton and cuda
+backends against the torch reference (rfft2, |X|, index_add) on the same GPU, against the
+common recipe and against rfft2 alone, 16 x 3 x 512 x 512 float32; the JSON records the GPU
+state (nvidia-ml-py) and the peak GPU memory of both sides.
 """
 
+import pytest
 import torch
 
 import lpfk
-from bench.conftest import rfft2_floor
+from bench import gpu
+from bench.conftest import compare, rfft2_floor
+from lpfk.spectrum import _radial_spectrum
 
 
 def _images():
@@ -19,7 +27,7 @@ def common_recipe(x: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     mag = torch.fft.fftshift(torch.fft.fft2(x), dim=(-2, -1)).abs().reshape(-1, h * w)
     yy, xx = torch.meshgrid(torch.arange(h) - h // 2, torch.arange(w) - w // 2, indexing="ij")
-    r = torch.sqrt((yy**2 + xx**2).double()).round().long().reshape(-1)
+    r = torch.sqrt((yy**2 + xx**2).double()).round().long().reshape(-1).to(x.device)
     counts = torch.bincount(r)
     out = torch.stack([torch.bincount(r, weights=m) / counts for m in mag])
     return out[:, : min(h, w) // 2 + 1]
@@ -36,3 +44,21 @@ def test_radial_spectrum_cpp_vs_rfft2(ratio):
 def test_radial_spectrum_cpp_vs_common_recipe(ratio):
     x = _images()
     ratio(lambda: lpfk.radial_spectrum(x, backend="cpp"), lambda: common_recipe(x), min_speedup=3.0)
+
+
+@gpu.needs_gpu
+@pytest.mark.parametrize("baseline", ["torch reference", "common recipe", "rfft2"])
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_radial_spectrum_gpu(benchmark, backend, baseline):
+    gpu.require_backend(backend)
+    x = _images().cuda()
+    fast = lambda: lpfk.radial_spectrum(x, backend=backend)
+    base = {
+        "torch reference": lambda: _radial_spectrum(x.reshape(-1, 512, 512), 257, False, True, False),
+        "common recipe": lambda: common_recipe(x),
+        "rfft2": lambda: torch.fft.rfft2(x),
+    }[baseline]
+    if baseline == "torch reference":
+        torch.testing.assert_close(fast(), base().reshape(16, 3, 257), rtol=1e-4, atol=1e-3)
+    gpu.record(benchmark, fast, base)
+    compare(benchmark, fast, base, min_speedup=None, device="cuda", baseline_name=baseline)

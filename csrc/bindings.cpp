@@ -8,6 +8,10 @@
 
 #include "fsds_cpu.h"
 #include "radial_spectrum_cpu.h"
+#ifdef LPFK_WITH_CUDA
+#include "fsds_cuda.h"
+#include "radial_spectrum_cuda.h"
+#endif
 
 namespace py = pybind11;
 
@@ -100,6 +104,55 @@ void radial_sums(std::uintptr_t spec, const std::string& dtype, int64_t n, int h
   }
 }
 
+#ifdef LPFK_WITH_CUDA
+// The CUDA entry points take device pointers and the torch stream (as an integer) and only
+// enqueue work: the caller validates tensors (device, dtype, contiguity) and owns the memory.
+void radial_sums_cuda(std::uintptr_t spec, const std::string& dtype, int64_t n, int h, int w, std::uintptr_t order,
+                      std::uintptr_t starts, int n_bins, bool power, std::uintptr_t out, std::uintptr_t stream) {
+  positive(n, "n");
+  positive(h, "h");
+  positive(w, "w");
+  if (n_bins < 2) throw std::invalid_argument("lpfk._C.radial_sums_cuda: n_bins must be >= 2");
+  const bool f64 = is_f64(dtype);
+  auto o = ptr<const int32_t>(order, "order"), st = ptr<const int32_t>(starts, "starts");
+  auto res = ptr<double>(out, "out");
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::radial_sums_cuda_f64(ptr<const double>(spec, "spec"), n, h, w, o, st, n_bins, power, res, stream);
+  } else {
+    lpfk::radial_sums_cuda_f32(ptr<const float>(spec, "spec"), n, h, w, o, st, n_bins, power, res, stream);
+  }
+}
+
+void fsds_sums_cuda(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels,
+                    int h, int w, std::uintptr_t w_mean_p, std::uintptr_t inv_std_p, std::uintptr_t w_mean_t,
+                    std::uintptr_t inv_std_t, bool by_pred, int rows_per_group, int groups, std::uintptr_t workspace,
+                    std::uintptr_t partial, std::uintptr_t stream) {
+  positive(n, "n");
+  positive(channels, "channels");
+  positive(h, "h");
+  positive(w, "w");
+  positive(rows_per_group, "rows_per_group");
+  positive(groups, "groups");
+  const int half = (h + h % 2) / 2;
+  if (static_cast<int64_t>(rows_per_group) * (groups - 1) >= half ||
+      static_cast<int64_t>(rows_per_group) * groups < half)
+    throw std::invalid_argument("lpfk._C.fsds_sums_cuda: groups must be ceil((h + h % 2) / 2 / rows_per_group)");
+  const bool f64 = is_f64(dtype);
+  auto wmp = ptr<const double>(w_mean_p, "w_mean_p"), isp = ptr<const double>(inv_std_p, "inv_std_p");
+  auto wmt = ptr<const double>(w_mean_t, "w_mean_t"), ist = ptr<const double>(inv_std_t, "inv_std_t");
+  auto ws = ptr<double>(workspace, "workspace"), part = ptr<double>(partial, "partial");
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::fsds_sums_cuda_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, wmp, isp,
+                             wmt, ist, by_pred, rows_per_group, groups, ws, part, stream);
+  } else {
+    lpfk::fsds_sums_cuda_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, wmp, isp, wmt,
+                             ist, by_pred, rows_per_group, groups, ws, part, stream);
+  }
+}
+#endif
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -111,6 +164,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("radial_sums", &radial_sums,
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
 #ifdef LPFK_WITH_CUDA
+  m.def("radial_sums_cuda", &radial_sums_cuda,
+        "radial_sums on the GPU: device pointers to rfft2 spectra [n, h, w/2 + 1], the sorted bin index and its "
+        "starts, out [n, n_bins] double; enqueued on the given CUDA stream");
+  m.def("fsds_sums_cuda", &fsds_sums_cuda,
+        "FSDS partial sums on the GPU: device pointers to rfft2 spectra [n, c, h + h % 2, w/2 + 1], per-image "
+        "moments, a workspace and partial [n * c * 2, groups, 2]; enqueued on the given CUDA stream");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

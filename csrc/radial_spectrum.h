@@ -25,4 +25,9 @@ LPFK_HD T radial_value(T re, T im, bool power) {
   return power ? p : radial_sqrt(p);
 }
 
+// How many full-spectrum coefficients rfft2 column `col` of a width-w image stands for: 2 for
+// kx > 0 (the mirrored negative frequency has the same magnitude), 1 for kx = 0 and for the
+// Nyquist column of an even w. (The CPU loops split the columns by this rule instead.)
+LPFK_HD double radial_column_weight(int col, int w) { return col == 0 || 2 * col == w ? 1.0 : 2.0; }
+
 }  // namespace lpfk

@@ -1,12 +1,15 @@
 """Backends, their availability, and the choice made by ``backend="auto"``.
 
 ``torch`` (the pure-torch reference) runs anywhere. ``cpp`` runs on CPU tensors through the
-compiled extension ``lpfk._C``. GPU backends record their availability in ``_UNAVAILABLE``.
+compiled extension ``lpfk._C``. ``triton`` (kernels/, installed as ``lpfk.kernels``) and ``cuda``
+(csrc/*.cu in ``lpfk._C``) run on CUDA tensors. Availability is decided at import, in ``_UNAVAILABLE``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.util
 from collections.abc import Sequence
 from typing import Literal
 
@@ -31,6 +34,33 @@ def _import_extension() -> tuple[object | None, str | None]:
         )
 
 
+def _no_gpu() -> str | None:
+    if torch.version.hip is not None:
+        return f"this torch is a ROCm build ({torch.version.hip}); the GPU kernels target NVIDIA CUDA"
+    if not torch.cuda.is_available():
+        why = "this torch is a CPU-only build" if torch.version.cuda is None else "no GPU or driver found"
+        return f"no CUDA device is available (torch.cuda.is_available() is False: {why})"
+    return None
+
+
+def _triton_unavailable() -> str | None:
+    # find_spec, not import: importing triton costs time at every `import lpfk`.
+    if importlib.util.find_spec("triton") is None:
+        return "triton is not installed (`pip install triton`; CUDA builds of torch on Linux bring it)"
+    return _no_gpu()
+
+
+def _cuda_unavailable(ext, ext_error: str | None) -> str | None:
+    if ext is None:
+        return ext_error
+    if not getattr(ext, "with_cuda", False):
+        return (
+            "lpfk._C was built without its CUDA kernels (no nvcc at build time, or LPFK_CUDA=0); "
+            "rebuild with a CUDA toolkit: `LPFK_CUDA=1 pip install -e .`"
+        )
+    return _no_gpu()
+
+
 # Decided once at import, so that dispatch is plain dict lookups (traceable by torch.compile).
 _EXT, _EXT_ERROR = _import_extension()
 
@@ -38,8 +68,8 @@ _EXT, _EXT_ERROR = _import_extension()
 _UNAVAILABLE: dict[str, str | None] = {
     "torch": None,
     "cpp": _EXT_ERROR,
-    "triton": "the Triton backend is not part of this build of lpfk",
-    "cuda": "the CUDA backend is not part of this build of lpfk",
+    "triton": _triton_unavailable(),
+    "cuda": _cuda_unavailable(_EXT, _EXT_ERROR),
 }
 
 
@@ -91,3 +121,22 @@ def resolve_backend(backend: str, device: torch.device, op: str, implemented: Se
 def num_threads() -> int:
     """Threads the CPU kernels use: torch's intra-op setting (``torch.set_num_threads``)."""
     return max(1, torch.get_num_threads())
+
+
+def triton_kernels(op: str):
+    """The Triton kernel module ``lpfk.kernels.<op>``, imported on first use (triton is optional)."""
+    try:
+        return importlib.import_module(f"lpfk.kernels.{op}")
+    except ImportError as exc:
+        raise BackendUnavailableError(f"{op}: the Triton kernels cannot be imported: {exc}") from exc
+
+
+def on_device(device: torch.device):
+    """Context for launching GPU kernels on ``device`` (torch's current device and stream follow it);
+    nothing for CPU tensors (the Triton interpreter)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
+
+
+def cuda_stream(device: torch.device) -> int:
+    """torch's current CUDA stream on ``device``, as the integer handle the extension takes."""
+    return torch.cuda.current_stream(device).cuda_stream

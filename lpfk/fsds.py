@@ -25,7 +25,7 @@ Reduction = Literal["none", "mean", "sum"]
 NormalizeBy = Literal["target", "prediction"]
 
 _FN = "fsds"
-_IMPLEMENTED = ("torch", "cpp")
+_IMPLEMENTED = ("torch", "cpp", "triton", "cuda")
 _DB = 10.0 / math.log(10.0)  # d(10 log10 u) / d(ln u)
 
 
@@ -84,7 +84,8 @@ def _abs2_sum(z: torch.Tensor) -> torch.Tensor:
 def _fsds(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool = False) -> torch.Tensor:
     """Reference: pred, target [N, C, H, W] float -> FSDS [N] in their dtype.
 
-    Fast twin: the ``cpp`` backend (csrc/fsds_cpu.cpp) through the custom op ``lpfk::fsds``."""
+    Fast twins, through the custom op ``lpfk::fsds``: ``cpp`` (csrc/fsds_cpu.cpp), ``triton``
+    (kernels/fsds.py) and ``cuda`` (csrc/fsds_cuda.cu)."""
     zp, _ = _zscore(pred, "pred")
     zt, _ = _zscore(target, "target")
     dp, dt = _cumsum_parts(_spectrum(zp)), _cumsum_parts(_spectrum(zt))
@@ -172,12 +173,59 @@ def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> 
     return _to_db(num, den).to(dtype)
 
 
+def _cuda_groups(plane_parts: int, half: int, device: torch.device) -> tuple[int, int]:
+    """(rows_per_group, groups) for the CUDA scan: each (image, channel, part) is cut into groups
+    of rows so that there are about 4 blocks per multiprocessor, each of at least 8 rows."""
+    sms = torch.cuda.get_device_properties(device).multi_processor_count
+    groups = max(1, min(-(-4 * sms // plane_parts), -(-half // 8)))
+    rows = -(-half // groups)
+    return rows, -(-half // rows)
+
+
+def _fsds_gpu(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, backend: str) -> torch.Tensor:
+    """The ``triton`` and ``cuda`` backends. Per input: mean and std (torch), a copy centred on
+    the mean (so a float32 FFT keeps the detail of a bright image; the zero row of odd H comes
+    with the FFT's padding), rfft2; then the fused scan with 1/std folded in
+    (kernels/fsds.py or csrc/fsds_cuda.cu). (Under TRITON_INTERPRET=1 the triton path also runs
+    on CPU tensors: that is how it is tested.)"""
+    n, c, h, w = pred.shape
+    dtype = compute_dtype(pred.dtype, target.dtype)
+    hp = h + h % 2
+    specs, w_means, inv_stds = [], [], []
+    with _backend.on_device(pred.device):
+        for x, which in ((pred, "pred"), (target, "target")):
+            x = x.to(dtype)
+            std, mean = torch.std_mean(x, dim=(1, 2, 3))
+            _check_moments(mean, std, which)
+            specs.append(torch.fft.rfft2(x - mean[:, None, None, None], s=(hp, w)).contiguous())
+            w_means.append(torch.zeros(n, dtype=torch.float64, device=x.device))  # no mean left in
+            inv_stds.append(1.0 / std.double())
+        stats = (w_means[0], inv_stds[0], w_means[1], inv_stds[1])
+        if backend == "triton":
+            num, den = _backend.triton_kernels("fsds").fsds_sums(specs[0], specs[1], h, *stats, by_prediction)
+        else:
+            rows, groups = _cuda_groups(n * c * 2, hp // 2, pred.device)
+            workspace = torch.empty(
+                n * c * 2 * groups * (w // 2 + 1) * 4, dtype=torch.float64, device=pred.device
+            )
+            partial = torch.empty(n, c * 2 * groups, 2, dtype=torch.float64, device=pred.device)
+            _backend.extension().fsds_sums_cuda(
+                specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), n, c, h, w,
+                *(s.data_ptr() for s in stats), by_prediction, rows, groups, workspace.data_ptr(),
+                partial.data_ptr(), _backend.cuda_stream(pred.device),
+            )  # fmt: skip
+            num, den = partial.sum(dim=1).unbind(-1)
+    return _to_db(num, den).to(dtype)
+
+
 @torch.library.custom_op("lpfk::fsds", mutates_args=())
 def _fsds_op(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, backend: str) -> torch.Tensor:
     """pred, target: [N, C, H, W] real (float or integer) -> FSDS [N] in float32 (float64 if
     either input is float64)."""
     if backend == "cpp":
         return _fsds_cpp(pred, target, by_prediction)
+    if backend in ("triton", "cuda"):
+        return _fsds_gpu(pred, target, by_prediction, backend)
     raise ValueError(f"lpfk::fsds: no implementation for backend {backend!r} on {pred.device}")
 
 
@@ -224,7 +272,8 @@ def fsds(
         normalize_by: "target" (as published: FSDS(pred, tar) divides by the target's spectrum)
             or "prediction". FSDS is asymmetric; the authors' table script passed (gt, sr), i.e.
             normalised by the prediction: use ``normalize_by="prediction"`` to reproduce it.
-        backend: "auto" (``cpp`` on CPU when built, else ``torch``), "torch", "cpp".
+        backend: "auto" (CUDA tensors: ``triton``, else ``cuda``, else ``torch``; CPU tensors:
+            ``cpp`` when built, else ``torch``), "torch", "cpp", "triton", "cuda".
 
     Returns float32 (float64 if an input is float64), differentiable w.r.t. both inputs on every
     backend (it trains as a loss). A constant image (std 0) or NaN/Inf values raise ValueError.

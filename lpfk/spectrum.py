@@ -28,7 +28,7 @@ Spectrum = Literal["magnitude", "power"]
 Statistic = Literal["mean", "sum"]
 
 _FN = "radial_spectrum"
-_IMPLEMENTED = ("torch", "cpp")
+_IMPLEMENTED = ("torch", "cpp", "triton", "cuda")
 
 
 def default_n_bins(h: int, w: int) -> int:
@@ -101,6 +101,28 @@ class RadialBins:
             device, dtype
         )
         return self._cached(("index", str(device), dtype), make)
+
+    def sorted_index(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The bin map as lists, for the GPU kernels: order [M] int32, the flat indices
+        (row * (W//2+1) + column) of the binned coefficients sorted by bin (row-major within a
+        bin), and starts [R+1] int32: bin b owns order[starts[b] : starts[b+1]]."""
+
+        def make():
+            flat = self.bin_map.reshape(-1)
+            kept = flat >= 0
+            if flat.size >= 2**31:
+                raise ValueError(
+                    f"{_FN}: an {self.h} x {self.w} spectrum exceeds the GPU kernels' int32 indices"
+                )
+            order = np.argsort(np.where(kept, flat, self.n_bins), kind="stable")[: int(kept.sum())]
+            starts = np.zeros(self.n_bins + 1, dtype=np.int64)
+            starts[1:] = np.cumsum(np.bincount(flat[kept], minlength=self.n_bins))
+            return (
+                torch.from_numpy(order.astype(np.int32)).to(device),
+                torch.from_numpy(starts.astype(np.int32)).to(device),
+            )
+
+        return self._cached(("sorted", str(device)), make)
 
     def counts_tensor(self, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         return self._cached(
@@ -183,8 +205,9 @@ def _finish(sums: torch.Tensor, counts: torch.Tensor, mean: bool, normalize: boo
 
 
 def _radial_spectrum(x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize: bool) -> torch.Tensor:
-    """Reference: x [N, H, W] float -> [N, R], in x's dtype. Fast twin: the ``cpp`` backend
-    (csrc/radial_spectrum_cpu.cpp) through the custom op ``lpfk::radial_spectrum``."""
+    """Reference: x [N, H, W] float -> [N, R], in x's dtype. Fast twins, through the custom op
+    ``lpfk::radial_spectrum``: ``cpp`` (csrc/radial_spectrum_cpu.cpp), ``triton``
+    (kernels/radial_spectrum.py) and ``cuda`` (csrc/radial_spectrum_cuda.cu)."""
     h, w = x.shape[-2:]
     bins = radial_bins(h, w, n_bins)
     sums = _radial_sums(torch.fft.rfft2(x), bins, power)
@@ -215,6 +238,30 @@ def _radial_cpp(x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize
     return _finish(sums, bins.counts_tensor(sums.device, sums.dtype), mean, normalize).to(dtype)
 
 
+def _radial_gpu(
+    x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize: bool, backend: str
+) -> torch.Tensor:
+    """The ``triton`` and ``cuda`` backends: rfft2 of the whole batch, then one gather-and-add
+    pass over the shape's sorted bin index (kernels/radial_spectrum.py, csrc/radial_spectrum_cuda.cu).
+    (Under TRITON_INTERPRET=1 the triton path also runs on CPU tensors: that is how it is tested.)"""
+    n, h, w = x.shape
+    dtype = compute_dtype(x.dtype)
+    order, starts = radial_bins(h, w, n_bins).sorted_index(x.device)
+    with _backend.on_device(x.device):
+        spec = torch.fft.rfft2(x.to(dtype)).contiguous()
+        if backend == "triton":
+            sums = _backend.triton_kernels("radial_spectrum").radial_sums(spec, order, starts, w, power)
+        else:
+            sums = torch.empty(n, n_bins, dtype=torch.float64, device=x.device)
+            _backend.extension().radial_sums_cuda(
+                spec.data_ptr(), str(dtype).removeprefix("torch."), n, h, w, order.data_ptr(),
+                starts.data_ptr(), n_bins, power, sums.data_ptr(), _backend.cuda_stream(x.device),
+            )  # fmt: skip
+    _check_finite(sums)
+    counts = radial_bins(h, w, n_bins).counts_tensor(sums.device, sums.dtype)
+    return _finish(sums, counts, mean, normalize).to(dtype)
+
+
 @torch.library.custom_op("lpfk::radial_spectrum", mutates_args=())
 def _radial_spectrum_op(
     x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize: bool, backend: str
@@ -222,6 +269,8 @@ def _radial_spectrum_op(
     """x: [N, H, W] real (float or integer) -> [N, R] in float32 (float64 for float64 input)."""
     if backend == "cpp":
         return _radial_cpp(x, n_bins, power, mean, normalize)
+    if backend in ("triton", "cuda"):
+        return _radial_gpu(x, n_bins, power, mean, normalize, backend)
     raise ValueError(f"lpfk::radial_spectrum: no implementation for backend {backend!r} on {x.device}")
 
 
@@ -303,7 +352,8 @@ def radial_spectrum(
         statistic: "mean" over the full-spectrum coefficients of each bin (an empty bin gives 0;
             ``radial_counts`` gives the counts) or "sum".
         normalize: scale each spectrum to sum to 1 (a distribution over frequency).
-        backend: "auto" (``cpp`` on CPU when built, else ``torch``), "torch", "cpp".
+        backend: "auto" (CUDA tensors: ``triton``, else ``cuda``, else ``torch``; CPU tensors:
+            ``cpp`` when built, else ``torch``), "torch", "cpp", "triton", "cuda".
 
     Returns [..., R] in float32 (float64 for float64 input); differentiable on every backend.
     The corners of the spectrum (rho > 0.5 + d/2) are left out. NaN/Inf input is a ValueError.

@@ -9,7 +9,13 @@ import torch
 
 import lpfk
 from lpfk import _fft
-from lpfk.spectrum import _bin_map, _radial_spectrum_op, default_n_bins, radial_bins
+from lpfk.spectrum import (
+    _bin_map,
+    _radial_spectrum_backward_op,
+    _radial_spectrum_op,
+    default_n_bins,
+    radial_bins,
+)
 from tests import oracles
 from tests.conftest import smooth_image
 
@@ -190,6 +196,8 @@ def test_opcheck():
     torch.library.opcheck(_radial_spectrum_op, (x, 4, False, True, False, "cpp"))
     torch.library.opcheck(_radial_spectrum_op, (x, 4, True, False, True, "cpp"))
     torch.library.opcheck(_radial_spectrum_op, (x.detach().float(), 6, False, True, False, "cpp"))
+    g = torch.randn(3, 4, dtype=torch.float64)
+    torch.library.opcheck(_radial_spectrum_backward_op, (g, x.detach(), 4, True, True, True))
 
 
 # ---------------------------------------------------------------------------------------------

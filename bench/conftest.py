@@ -8,6 +8,12 @@ CPU, threads and GPU (nvidia-ml-py, when present) that make a number meaningful.
 from __future__ import annotations
 
 import os
+
+# OpenMP threads that spin while waiting make every parallel region pay for other tenants of a
+# shared CPU (measured here: a 10x slowdown of the kernels at load 8 on 2 cores). Passive waiting
+# is set before torch (and its libgomp) loads, unless the caller chose a policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import platform
 import statistics
 import time
@@ -76,6 +82,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "mkl": torch.backends.mkl.is_available(),
         "extension": None if ext is None else {"openmp": ext.openmp, "with_cuda": ext.with_cuda},
         "backends": lpfk.available_backends(),

@@ -14,8 +14,8 @@ from lpfk.spectrum import radial_counts, radial_frequencies, radial_spectrum
 __version__ = "0.1.0"
 
 __all__ = [
-    "BackendUnavailableError",
     "FSDS",
+    "BackendUnavailableError",
     "__version__",
     "available_backends",
     "fsds",

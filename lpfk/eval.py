@@ -47,6 +47,7 @@ from lpfk.results import Row
 MetricName = Literal["fsds", "psnr", "ssim"]
 
 Y_BT601 = (65.481, 128.553, 24.966)  # R, G, B weights of MATLAB's rgb2ycbcr for values in [0, 1]
+AUTO_WORKERS_MIN_PAIRS = 32
 SSIM_WINDOW = 11  # torchmetrics' Gaussian window for sigma 1.5: int(3.5 sigma + 0.5) * 2 + 1
 _SSIM_BORDER = SSIM_WINDOW // 2
 
@@ -89,7 +90,7 @@ class RunOptions:
 
     device: str = "cpu"
     backend: str = "auto"
-    workers: int = 2
+    workers: int | None = None  # None: min(4, CPUs), or 0 for fewer than AUTO_WORKERS_MIN_PAIRS pairs
     batch_values: int = 1 << 22
     progress: bool = True
     overwrite: bool = False
@@ -176,8 +177,18 @@ def batch_metrics(
                         f"ssim: needs at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels, got {h} x {w}"
                     )
             else:
-                s = _luma_or_all(sr.double() / peak_sr, 1.0, settings.y_channel).float()
-                t = _luma_or_all(hr.double() / peak_hr, 1.0, settings.y_channel).float()
+                # channels_last: oneDNN's depthwise conv runs about 2x faster, same bits (tested)
+                cl = torch.channels_last
+                s = (
+                    _luma_or_all(sr.double() / peak_sr, 1.0, settings.y_channel)
+                    .float()
+                    .contiguous(memory_format=cl)
+                )
+                t = (
+                    _luma_or_all(hr.double() / peak_hr, 1.0, settings.y_channel)
+                    .float()
+                    .contiguous(memory_format=cl)
+                )
                 _, full = structural_similarity_index_measure(
                     s, t, data_range=1.0, reduction="none", return_full_image=True
                 )
@@ -309,6 +320,8 @@ def run_shard(
     show_progress: bool = True,
 ) -> ShardStats:
     """Evaluate every pair of ``items`` in order, calling ``write(rows)`` after each batch."""
+    import torchmetrics.functional.image  # noqa: F401  (imported once, outside the timing)
+
     stats = ShardStats()
     t_start = time.perf_counter()
     cols = settings.columns
@@ -316,7 +329,9 @@ def run_shard(
     device = torch.device(options.device)
     total = sum(len(it.srs) for it in items)
     bar = _Progress(total, progress_label, options.progress and show_progress)
-    workers = max(0, int(options.workers))
+    workers = options.workers
+    if workers is None:  # starting worker processes costs about a second: not worth it for a few pairs
+        workers = min(4, os.cpu_count() or 1) if total >= AUTO_WORKERS_MIN_PAIRS else 0
     loader = torch.utils.data.DataLoader(
         _ItemSource(items),
         batch_size=None,
@@ -543,10 +558,9 @@ def evaluate(
 
     def agree(error: str | None) -> None:
         """Raise on every rank when any rank has an error."""
-        errs = [e for e in comm.all_gather(error) if e]
+        errs = [e for e in comm.all_gather(error) if e]  # in rank order: the lowest rank's first
         if errs:
-            msg = errs[0] if comm.world == 1 else "; ".join(sorted(set(errs)))
-            raise (ValueError if comm.rank == 0 else RankQuietError)(msg)
+            raise (ValueError if comm.rank == 0 else RankQuietError)(errs[0])
 
     # 1. Can every output be written? (before any work)
     own = [paths.rows, paths.run, paths.summary, paths.markdown] if comm.rank == 0 else []
@@ -586,14 +600,15 @@ def evaluate(
     decision: dict = {"error": None}
     if comm.rank == 0:
         errors = [g["error"] for g in gathered if g["error"]]
-        if errors:
-            decision["error"] = "; ".join(dict.fromkeys(errors))
+        if errors:  # rank 0's own first (the other ranks' follow from the same cause)
+            decision["error"] = errors[0]
         else:
             done = _canonical([r for g in gathered for r in g["rows"]], order)
-            results.write_rows_atomic(paths.rows, done, cols, paths.fmt)
+            # the settings first: a rows file never exists without them (see the check above)
             results.write_text_atomic(
                 paths.run, json.dumps({"lpfk": lpfk.__version__, "settings": record}, indent=2)
             )
+            results.write_rows_atomic(paths.rows, done, cols, paths.fmt)
             decision["done"] = [results.row_key(r) for r in done]
             decision["run_id"] = uuid.uuid4().hex[:8]
     decision = comm.broadcast(decision)

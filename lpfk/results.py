@@ -96,7 +96,13 @@ def _json_cell(col: str, cell: str):
     return cell if math.isinf(v) or math.isnan(v) else v  # strict JSON: "inf" stays a string
 
 
+def _one_line(cell: str) -> str:
+    return cell.replace("\r", " ").replace("\n", " ")
+
+
 def encode_rows(rows: Iterable[Row], cols: Sequence[str], fmt: Format) -> str:
+    """The lines of ``rows``; a line break inside a cell becomes a space (a row is one line)."""
+    rows = [{c: _one_line(row[c]) for c in cols} for row in rows]
     if fmt == "csv":
         return "".join(_csv_line(row[c] for c in cols) for row in rows)
     return "".join(

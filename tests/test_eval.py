@@ -125,6 +125,18 @@ def test_values_do_not_depend_on_batching_or_threads():
         assert all(o[c] == outs[0][c] for o in outs)
 
 
+def test_ssim_map_in_channels_last_is_the_contiguous_one():
+    """eval feeds torchmetrics channels_last tensors (2x faster convolution): same values."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    sr, hr = _pair(shape=(3, 40, 33))
+    got, _ = ev.batch_metrics(sr, hr, ev.EvalSettings(metrics=("ssim",)), peak_sr=255, peak_hr=255)
+    _, full = structural_similarity_index_measure(
+        sr.double().div(255).float(), hr.double().div(255).float(), data_range=1.0, return_full_image=True
+    )
+    assert got["ssim"][0] == float(np.mean(full[0, :, 5:-5, 5:-5].numpy(), dtype=np.float64))
+
+
 def test_16bit_and_mixed_depths_score_like_8bit(tmp_path):
     rng = np.random.default_rng(3)
     hr8 = hr_image(rng, 26, 31)

@@ -74,8 +74,9 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     r.add_argument("--backend", default="auto", help="FSDS backend: auto | torch | cpp | triton | cuda")
     r.add_argument(
-        "--workers", type=int, default=min(4, os.cpu_count() or 1),
-        help="DataLoader worker processes decoding images, per process (0: decode in the main process)",
+        "--workers", type=int, default=None,
+        help="DataLoader worker processes decoding images, per process (0: in the main process; "
+        "default min(4, CPUs), or 0 below 32 pairs)",
     )  # fmt: skip
     r.add_argument(
         "--batch-values", type=int, default=1 << 22, metavar="N",
@@ -144,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
             if args.threads < 1:
                 raise ValueError(f"--threads must be at least 1, got {args.threads}")
             torch.set_num_threads(args.threads)
-        if args.workers < 0:
+        if args.workers is not None and args.workers < 0:
             raise ValueError(f"--workers must be >= 0, got {args.workers}")
         if args.batch_values < 1:
             raise ValueError(f"--batch-values must be >= 1, got {args.batch_values}")

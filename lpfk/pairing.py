@@ -112,6 +112,7 @@ def pair_folders(
     """Pair every SR folder's files with ``hr_dir``'s. Raises ValueError listing the names that do
     not pair (unless ``allow_unpaired``), ambiguous names, duplicate method names, empty folders."""
     hr_dir = Path(hr_dir)
+    methods = [Method(m.name, Path(m.folder)) for m in methods]
     if not methods:
         raise ValueError("no SR result folders given")
     names = [m.name for m in methods]

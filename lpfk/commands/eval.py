@@ -214,16 +214,26 @@ def _share_pairing(args, distributed: bool):
 
 
 def _print(summary: dict, settings, paths) -> None:
+    """The summary as a text table: per method and metric, mean ± sample std over the finite values."""
     cols = settings.metric_columns
-    head = f"{'method':<20} {'images':>6} " + " ".join(f"{c:>10}" for c in cols) + f" {'failed':>6}"
-    print(head)
+    width = {c: 17 if c.startswith("ssim") else 15 for c in cols}
+    print(
+        (f"{'method':<20} {'images':>6} {'failed':>6}  " + "".join(f"{c:<{width[c]}}" for c in cols)).rstrip()
+    )
     for method, entry in summary["methods"].items():
         cells = []
         for c in cols:
-            mean = entry[c]["mean"]
-            digits = 4 if c.startswith("ssim") else 2
-            cells.append(f"{'n/a':>10}" if mean is None else f"{mean:10.{digits}f}")
-        print(f"{method:<20} {entry['images']:>6} " + " ".join(cells) + f" {entry['rows_with_errors']:>6}")
+            s = entry[c]
+            d = 4 if c.startswith("ssim") else 2
+            text = (
+                "n/a"
+                if s["mean"] is None
+                else f"{s['mean']:.{d}f}" + (f" ± {s['std']:.{d}f}" if s["std"] is not None else "")
+            )
+            cells.append(f"{text:<{width[c]}}")
+        print(
+            (f"{method:<20} {entry['images']:>6} {entry['rows_with_errors']:>6}  " + "".join(cells)).rstrip()
+        )
     run = summary["run"]
     rate = run["images_per_s"]
     print(
@@ -239,4 +249,10 @@ def _print(summary: dict, settings, paths) -> None:
         print(f"failed: {f['method']}/{f['sr_file']}: {f['error']}")
     if len(summary["failures"]) > 10:
         print(f"... {len(summary['failures']) - 10} more failures in {paths.summary}")
+    for method, entry in summary["methods"].items():
+        for c in cols:
+            if entry[c]["infinite"]:
+                print(
+                    f"note: {method}: {c} is +inf on {entry[c]['infinite']} image(s) (identical to HR), left out of the mean"
+                )
     print(f"wrote {paths.rows}, {paths.summary}, {paths.markdown}")

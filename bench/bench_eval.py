@@ -60,7 +60,9 @@ def test_eval_workers_vs_single_process(benchmark, ratio, folder, metrics):
         runs[workers].append(summary["run"])
 
     rounds = 3
-    ratio(lambda: run(2), lambda: run(0), min_speedup=None, rounds=rounds, warmup=0, baseline_name="workers=0")
+    ratio(
+        lambda: run(2), lambda: run(0), min_speedup=None, rounds=rounds, warmup=0, baseline_name="workers=0"
+    )
     for workers, rs in runs.items():
         rs = rs[:rounds]  # the interleaved rounds the speedup comes from (then pytest-benchmark's own)
         wall = statistics.median(r["wall_s"] for r in rs)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo",)
+COMMANDS = ("demo", "eval", "report")
 
 
 def build_parser() -> argparse.ArgumentParser:

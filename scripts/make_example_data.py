@@ -27,7 +27,10 @@ def hr_image(seed: int) -> torch.Tensor:
         a, b = torch.rand(2, generator=g)
         img[c] = 0.35 + 0.25 * torch.sin(6.0 * a * xx + 4.0 * b * yy + c)
     for _ in range(6):  # flat rectangles with sharp edges
-        y0, x0 = int(torch.randint(0, H - 20, (1,), generator=g)), int(torch.randint(0, W - 20, (1,), generator=g))
+        y0, x0 = (
+            int(torch.randint(0, H - 20, (1,), generator=g)),
+            int(torch.randint(0, W - 20, (1,), generator=g)),
+        )
         hh, ww = int(torch.randint(8, 40, (1,), generator=g)), int(torch.randint(8, 50, (1,), generator=g))
         img[:, y0 : y0 + hh, x0 : x0 + ww] = torch.rand(3, 1, 1, generator=g)
     f = 10 + 30 * torch.rand(1, generator=g)  # a fine oriented texture in one band

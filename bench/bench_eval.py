@@ -12,10 +12,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from bench import conftest as harness
 from lpfk import eval as ev
 from lpfk.pairing import Method, pair_folders
 
-N_PAIRS, SIZE = 64, 512
+SIZE = 512
+
+
+def n_pairs() -> int:
+    """64 pairs when timing; 4 in the untimed smoke run (tests/test_bench_smoke.py)."""
+    return 4 if harness._DISABLED else 64
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +31,7 @@ def folder(tmp_path_factory):
     (root / "HR").mkdir()
     (root / "SR").mkdir()
     y, x = np.mgrid[0:SIZE, 0:SIZE] / SIZE
-    for i in range(N_PAIRS):
+    for i in range(n_pairs()):
         img = np.stack([0.5 + 0.3 * np.sin((8 + i % 7) * x * (c + 1) + 5 * y + c) for c in range(3)], -1)
         img[SIZE // 4 : SIZE // 2, SIZE // 3 : SIZE // 2] += 0.15 * (i % 3)
         img += 0.04 * rng.standard_normal(img.shape)  # texture: PNGs of realistic size
@@ -67,7 +73,7 @@ def test_eval_workers_vs_single_process(benchmark, ratio, folder, metrics):
         rs = rs[:rounds]  # the interleaved rounds the speedup comes from (then pytest-benchmark's own)
         wall = statistics.median(r["wall_s"] for r in rs)
         benchmark.extra_info[f"workers{workers}"] = {
-            "images_per_s": N_PAIRS / wall,
+            "images_per_s": n_pairs() / wall,
             "wall_s": wall,
             "decode_s": statistics.median(r["decode_s"] for r in rs),
             "metrics_s": statistics.median(r["metrics_s"] for r in rs),
@@ -75,7 +81,7 @@ def test_eval_workers_vs_single_process(benchmark, ratio, folder, metrics):
         }
     w0, w2 = benchmark.extra_info["workers0"], benchmark.extra_info["workers2"]
     print(
-        f"\n  [{metrics}] {N_PAIRS} pairs of 3x{SIZE}x{SIZE}: workers 0 {w0['images_per_s']:.1f} img/s "
+        f"\n  [{metrics}] {n_pairs()} pairs of 3x{SIZE}x{SIZE}: workers 0 {w0['images_per_s']:.1f} img/s "
         f"(decode {w0['decode_s']:.2f} s, metrics {w0['metrics_s']:.2f} s); "
         f"workers 2 {w2['images_per_s']:.1f} img/s (decode {w2['decode_s']:.2f} s in workers, "
         f"metrics {w2['metrics_s']:.2f} s)"

@@ -594,7 +594,8 @@ def _iter_windows(
                 x[dimg, ich.to(setup.device), dys, dxs] += amplitude
             d = model(x.contiguous(memory_format=fmt)).to(setup.dtype)
             d -= fb
-            d /= amplitude
+            if amplitude != 1:
+                d /= amplitude
             yield ipos, ich, _extract(d, img, ys, xs, geom, s)
             if progress is not None:
                 progress.update(min(nb, plan.n_images - b0))

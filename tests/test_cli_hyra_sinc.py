@@ -33,10 +33,23 @@ def test_sinc_command_with_a_checkpoint(tmp_path):
 
 def test_hyra_command(tmp_path, capsys):
     out = tmp_path / "h"
-    args = ["hyra", *SMALL_EDSR, "--crop", "9", "11", "--out", str(out)]
+    args = [
+        "hyra",
+        *SMALL_EDSR,
+        "--crop",
+        "9",
+        "11",
+        "--background",
+        "mean",
+        "--amplitude",
+        "0.1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     s = json.loads((out / "hyra.json").read_text())
     assert s["lr_size"] == [9, 11]
+    assert s["linearisation"]["amplitude"] == 0.1 and len(s["linearisation"]["background"]) == 3
     assert set(s["systems"]) == {"position_variant", "shift_invariant"}
     assert s["shift_variance"]["positions"] == 99
     for name in ("hyra_position_variant.png", "hyra_shift_invariant.png", "shift_variance.png", "sinc.png"):
@@ -49,11 +62,17 @@ def test_demo_function(tmp_path):
 
     text = demo(tmp_path)
     s = json.loads((tmp_path / "hyra.json").read_text())
-    assert "TinySR x4" in text and s["lr_size"] == [24, 32]
-    # a trained network that preserves flat images: DC gain near 1, negative lobes
-    assert all(abs(g - 1) < 0.05 for g in s["sinc"]["dc_gain"])
-    assert s["sinc"]["negative_lobe_min_over_max"][0] < 0
-    assert s["systems"]["position_variant"]["nonlinear_share_above_lr_nyquist"] > 0
+    assert "MSRResNet x4" in text and s["lr_size"] == [24, 32]
+    # a trained network: DC gain near 1, negative lobes, which clamping would cut off
+    pub = s["sinc_published_setting"]
+    assert all(abs(g - 1) < 0.1 for g in pub["dc_gain"])
+    assert all(c > 1.2 for c in pub["dc_gain_clamped_at_0"])
+    assert pub["negative_lobe_min_over_max"][0] < -0.1
+    # at the image's operating point N(x) carries most of the power above the LR Nyquist, L(x) little
+    pv = s["systems"]["position_variant"]
+    assert pv["nonlinear_share_above_lr_nyquist"] > 2 * pv["linear_share_above_lr_nyquist"]
+    for name in ("sinc.png", "sinc_published.png", "hyra_position_variant.png", "shift_variance.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_errors(tmp_path, capsys):
@@ -67,3 +86,5 @@ def test_errors(tmp_path, capsys):
     assert "demo network" in capsys.readouterr().err
     assert main(["hyra", *SMALL_EDSR, "--crop", "500", "--out", str(tmp_path)]) == 2
     assert "larger than" in capsys.readouterr().err
+    assert main(["hyra", *SMALL_EDSR, "--background", "grey", "--out", str(tmp_path)]) == 2
+    assert "--background takes" in capsys.readouterr().err

@@ -98,8 +98,10 @@ def test_bicubic_response_is_the_bicubic_kernel():
     assert r.responses.min() < -0.01  # negative lobes kept
 
 
-@pytest.mark.parametrize("name", ["edsr", "msrresnet"])
-@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-6), (torch.float64, 1e-12)])
+@pytest.mark.parametrize(
+    ("name", "dtype", "tol"),
+    [("edsr", torch.float32, 1e-6), ("msrresnet", torch.float32, 1e-6), ("edsr", torch.float64, 1e-12)],
+)
 def test_packed_equals_single_impulses(name, dtype, tol):
     """All positions of an input larger than the canvas, by packing + canvas, against one impulse
     per image on the full input at positions near every border, corner and in the middle."""
@@ -110,7 +112,7 @@ def test_packed_equals_single_impulses(name, dtype, tol):
     assert fast.info["impulses_per_image"] > 2
     assert fast.info["canvas"][0] < size[0] and fast.info["canvas"][1] < size[1]
     assert fast.info["verified"]["max_error"] <= tol
-    rows, cols = [0, 1, 6, 14, 17, 21, 33, 34], [0, 2, 13, 16, 20, 31, 32]
+    rows, cols = [0, 1, 14, 17, 21, 34], [0, 2, 16, 20, 31, 32]
     sub = torch.tensor([(y, x) for y in rows for x in cols])
     slow = impulse_responses(model, size, sub, pack=False, equivariance=False)
     assert not slow.info["packed"] and slow.info["images"] == len(sub)

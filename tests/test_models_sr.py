@@ -78,7 +78,7 @@ def test_state_dict_matches_the_published_checkpoints(name, scale):
         assert tuple(state[key].shape) == shape, key
 
 
-@pytest.mark.parametrize("name", list(SMALL))
+@pytest.mark.parametrize("name", ["edsr", "msrresnet", "rcan", "rdn"])  # edsr_full, srresnet: same classes
 @pytest.mark.parametrize("scale", [2, 3, 4])
 @pytest.mark.parametrize(("b", "h", "w"), [(1, 7, 5), (2, 3, 11), (1, 1, 1)])
 def test_forward_shape(name, scale, b, h, w):

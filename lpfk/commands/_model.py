@@ -14,7 +14,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--model",
         default=DEMO,
-        help=f"a registered name (lpfk.models.list_models()) or '{DEMO}': the bundled trained TinySR x4 (default)",
+        help=f"a registered name (lpfk.models.list_models()) or '{DEMO}': the bundled trained tiny MSRResNet x4 (default)",
     )
     g.add_argument(
         "--checkpoint",
@@ -61,16 +61,21 @@ def build_model(args: argparse.Namespace):
     dtype = getattr(torch, args.dtype)
     config = parse_config(args.config)
     if args.model == DEMO:
-        from lpfk.models.demo import DEMO_CONFIG, demo_model
+        from lpfk.models.demo import DEMO_CONFIG, DEMO_NAME, demo_model
 
         if args.scale not in (None, DEMO_CONFIG["scale"]) or config:
             raise ValueError(
-                f"the demo network is TinySR x{DEMO_CONFIG['scale']} and takes no --scale/--config"
+                f"the demo network is a fixed {DEMO_NAME} x{DEMO_CONFIG['scale']}: no --scale/--config"
             )
-        model = demo_model()
-        if args.checkpoint:
-            model = models.load("tinysr", args.checkpoint, **DEMO_CONFIG)
-        desc = {"model": DEMO, "config": DEMO_CONFIG, "checkpoint": args.checkpoint}
+        model = (
+            demo_model() if not args.checkpoint else models.load(DEMO_NAME, args.checkpoint, **DEMO_CONFIG)
+        )
+        desc = {
+            "model": DEMO,
+            "architecture": DEMO_NAME,
+            "config": DEMO_CONFIG,
+            "checkpoint": args.checkpoint,
+        }
     else:
         scale = 4 if args.scale is None else args.scale
         torch.manual_seed(args.seed)

@@ -43,6 +43,15 @@ def add_parser(sub) -> None:
         default="each",
         help="position-variant impulses per input channel (default) or in all",
     )
+    p.add_argument(
+        "--amplitude", type=float, default=1.0, help="impulse amplitude a (default 1, as published)"
+    )
+    p.add_argument(
+        "--background",
+        default="0",
+        help="background b: a number (default 0, as published) or 'mean' (the image's mean colour; with a small "
+        "--amplitude, e.g. 0.05, the linearisation at the image's operating point)",
+    )
     p.add_argument("--no-shift-variance", action="store_true", help="skip the responses at every position")
     p.add_argument("--batch-size", type=int, default=None, help="images per forward (default: from memory)")
     p.add_argument("--progress", action="store_true", help="progress bars")
@@ -78,6 +87,13 @@ def run(args: argparse.Namespace) -> int:
         y0, x0 = (h - ch) // 2, (w - cw) // 2
         lr = lr[:, y0 : y0 + ch, x0 : x0 + cw]
     systems = ("position_variant", "shift_invariant") if args.system == "both" else (args.system,)
+    if args.background == "mean":
+        background = "mean"
+    else:
+        try:
+            background = float(args.background)
+        except ValueError:
+            raise ValueError(f"--background takes a number or 'mean', got {args.background!r}") from None
     summary = report(
         model,
         lr.to(args.device, dtype),
@@ -87,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
         shift_variance_map=not args.no_shift_variance,
         progress=args.progress,
         batch_size=args.batch_size,
+        amplitude=args.amplitude,
+        background=background,
         description={**desc, "input": source},
     )
     print(f"{desc['model']}, {source}")

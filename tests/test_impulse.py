@@ -195,9 +195,9 @@ def test_non_equivariant_network_falls_back():
 
 def test_batching_budget_and_progress(capsys):
     model = small("edsr", dtype=torch.float32)
-    a = impulse_responses(model, (14, 13), "all", memory_budget=1)
+    a = impulse_responses(model, (14, 13), 4, memory_budget=1)
     assert a.info["batch_size"] == 1
-    b = impulse_responses(model, (14, 13), "all", batch_size=7, progress=True)
+    b = impulse_responses(model, (14, 13), 4, batch_size=7, progress=True)
     assert b.info["batch_size"] == 7
     torch.testing.assert_close(a.responses, b.responses, rtol=0, atol=1e-6)
     assert "impulse responses" in capsys.readouterr().err

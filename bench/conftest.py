@@ -106,11 +106,14 @@ def compare(
     warmup: int = 2,
     device: str = "cpu",
     baseline_name: str | None = None,
+    record_rounds: int | None = None,
 ) -> float:
     """Time ``fast`` and ``baseline`` in alternating order (``rounds`` each, after ``warmup``),
     record both medians, their spread and speedup = median(baseline) / median(fast) in the
     benchmark's extra_info, then let pytest-benchmark time ``fast`` for the JSON record. Fails
-    when the speedup is below ``min_speedup`` (None: informational). With --benchmark-disable
+    when the speedup is below ``min_speedup`` (None: informational). ``record_rounds`` (default
+    max(3, rounds // 3)) sets how many extra runs of ``fast`` the JSON record times: fewer for
+    workloads of minutes. With --benchmark-disable
     (the smoke run in tests/) each side runs once and nothing is asserted."""
     if benchmark.disabled:
         baseline()
@@ -155,7 +158,7 @@ def compare(
             "baseline": baseline_name,
         }
     )
-    benchmark.pedantic(fast, rounds=max(3, rounds // 3), iterations=1, warmup_rounds=0)
+    benchmark.pedantic(fast, rounds=record_rounds or max(3, rounds // 3), iterations=1, warmup_rounds=0)
     print(
         f"\n  speedup {speedup:.2f}x (fast {m_fast * 1e3:.2f} ms, baseline {m_base * 1e3:.2f} ms, target {min_speedup})"
     )

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo", "eval", "report")
+COMMANDS = ("demo", "eval", "report", "sinc", "hyra")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,8 +54,15 @@ def load(name: str, checkpoint: str | Path | None = None, scale: int = 4, **conf
             if isinstance(state, dict) and key in state and isinstance(state[key], dict):
                 state = state[key]
                 break
+        convert = getattr(model, "convert_state_dict", None)  # e.g. BasicSR names -> EDSR-PyTorch's
+        if convert is not None and isinstance(state, dict):
+            state = convert(state)
         model.load_state_dict(state)
     return model
 
 
+from lpfk.models import edsr as _edsr  # noqa: E402,F401
+from lpfk.models import msrresnet as _msrresnet  # noqa: E402,F401
+from lpfk.models import rcan as _rcan  # noqa: E402,F401
+from lpfk.models import rdn as _rdn  # noqa: E402,F401
 from lpfk.models import tiny as _tiny  # noqa: E402,F401  (registers its models)

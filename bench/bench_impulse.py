@@ -1,0 +1,80 @@
+"""Impulse-response benchmark (issue 4 target; 2 threads, float32).
+
+All 9,216 positions of a 96 x 96 LR input of an EDSR-style x2 network (8 residual blocks, 32
+features): positions per second of ``lpfk.impulse_responses`` at least 10x those of one impulse
+per forward (the published way: f(b + delta_p) - f(b), batch 1, f(b) computed once), in the same
+run. The baseline's rate is measured on SAMPLE positions spread over the input, in its fastest
+plain-torch memory layout found here. lpfk's route includes everything: the receptive-field
+probe, packing + canvas, batching, the verification against single impulses and the
+[9216, 3, 80, 80] result. One run of lpfk's route takes about 2 minutes on 2 idle cores; the test runs it 3 times.
+"""
+
+import torch
+
+from bench.conftest import fastest
+from lpfk import models
+from lpfk.impulse import impulse_responses
+
+SIZE = (96, 96)
+N_POS = SIZE[0] * SIZE[1]
+SAMPLE = 24
+TARGET = 10.0
+
+
+def _model():
+    torch.manual_seed(0)
+    return models.create("edsr", scale=2, n_resblocks=8, n_feats=32)
+
+
+def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark):
+    model = _model()
+    bg = torch.zeros(1, 3, *SIZE)
+    step = N_POS // SAMPLE
+    sample = [(i // SIZE[1], i % SIZE[1]) for i in range(step // 2, N_POS, step)][:SAMPLE]
+
+    def one_per_forward(fmt):
+        with torch.inference_mode():
+            base = bg.contiguous(memory_format=fmt)
+            fb = model(base)
+            for y, x in sample:
+                xi = base.clone()
+                xi[0, :, y, x] += 1.0
+                _ = model(xi) - fb
+
+    name, baseline = fastest(
+        {
+            "NCHW": lambda: one_per_forward(torch.contiguous_format),
+            "channels_last": lambda: one_per_forward(torch.channels_last),
+        },
+        rounds=3,
+    )
+    info = {}
+
+    def lpfk_route():
+        r = impulse_responses(model, SIZE, "all")
+        info.update(r.info)
+        return r
+
+    # the harness's speedup is time(baseline on SAMPLE) / time(lpfk on N_POS); rates scale by N_POS / SAMPLE
+    speedup = ratio(
+        lpfk_route,
+        baseline,
+        min_speedup=TARGET * SAMPLE / N_POS,
+        rounds=2,  # a run of lpfk's route is minutes long: 2 timed rounds + 1 recorded
+        warmup=0,
+        record_rounds=1,
+        baseline_name=f"one impulse per forward ({name}), {SAMPLE} positions",
+    )
+    rate_ratio = speedup * N_POS / SAMPLE
+    benchmark.extra_info.update(
+        {
+            "positions": N_POS,
+            "baseline_positions": SAMPLE,
+            "positions_per_s_ratio": rate_ratio,
+            "target_positions_per_s_ratio": TARGET,
+            "route": {
+                k: info.get(k) for k in ("canvas", "images", "impulses_per_image", "batch_size", "packed")
+            },
+        }
+    )
+    print(f"  positions/s: {rate_ratio:.1f}x one impulse per forward (target {TARGET}x); route {info}")

@@ -1,0 +1,899 @@
+"""Impulse responses of SR networks at many positions, in fused batches (DESIGN.md, "Impulse
+responses and HyRA"; Deng et al., ICML 2024, Sec. 4).
+
+The response of a network f at LR position p (input channel c, or all channels at once) is
+
+    h_p = (f(b + a * delta_p) - f(b)) / a                       [C_out, s*h, s*w]
+
+with amplitude a and background b. Nothing is clamped or quantised. Three levers make many
+positions cheap, each exact and each checked:
+
+- batching: a batch of impulse images per forward, sized by a memory budget;
+- packing: where the network's influence is finite, impulses at least one influence width apart
+  share an image (no output pixel sees two of them), so one forward gives several responses.
+  The influence is measured, not assumed: a NaN at one input pixel marks every output pixel
+  that depends on it (``receptive_field``); global operations (the global average pool of
+  channel attention) spread it everywhere, and such networks are not packed;
+- translation equivariance: on a constant background the response at p depends only on p's
+  distances to the borders, up to the dependency margin M (an output pixel of the response
+  depends on inputs at most M LR pixels from p). Positions farther than M from a border are
+  exact shifts of one another, so every position is computed on a canvas of at most
+  (2M + 1) x (2M + 1) LR pixels that has the same borders within reach.
+
+Packed and canvas results are verified against single impulses on the full input at a few
+positions (``verify``); a mismatch falls back to one impulse per image on the full input, with
+a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Channels = Literal["all", "each"]
+Positions = str | int | tuple[int, int] | Sequence[Sequence[int]] | torch.Tensor
+
+_FN = "impulse_responses"
+# Modules that pool over the whole image: named in the report of a non-local network.
+_GLOBAL_MODULES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+
+
+# Modules that behave differently in training mode (the responses would depend on the batch).
+_TRAIN_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.Dropout)
+
+# ----------------------------------------------------------------------------------------------
+# Receptive field
+
+
+@dataclasses.dataclass(frozen=True)
+class ReceptiveField:
+    """How far the output change caused by one LR input pixel reaches, measured at the centre of
+    an ``size`` input.
+
+    The LR pixel (y, x) owns the s x s output block at rows s*y .. s*y+s-1; ``extent`` = (up,
+    down, left, right) is how many output pixels beyond that block its influence reaches, or
+    None in a direction where it reaches the border of the probe (unbounded for this size)."""
+
+    scale: int
+    size: tuple[int, int]
+    extent: tuple[int | None, int | None, int | None, int | None]
+    global_modules: tuple[str, ...] = ()
+
+    @property
+    def local(self) -> bool:
+        """True when the influence is bounded in all four directions."""
+        return all(e is not None for e in self.extent)
+
+    def _axis(self, axis: int) -> tuple[int | None, int | None]:
+        lo, hi = self.extent[2 * axis], self.extent[2 * axis + 1]
+        return lo, hi
+
+    def separation(self, axis: int) -> int | None:
+        """LR distance along ``axis`` (0: rows, 1: columns) at which two impulses' influences no
+        longer overlap: floor((lo + hi + s - 1) / s) + 1; None when unbounded."""
+        lo, hi = self._axis(axis)
+        if lo is None or hi is None:
+            return None
+        return (lo + hi + self.scale - 1) // self.scale + 1
+
+    def margin(self, axis: int) -> int | None:
+        """Dependency margin M along ``axis``: the response at p depends on LR inputs at most M
+        pixels from p (M = separation - 1); None when unbounded."""
+        d = self.separation(axis)
+        return None if d is None else d - 1
+
+    @property
+    def reason(self) -> str | None:
+        """Why the network is not local at this size (None when it is)."""
+        if self.local:
+            return None
+        h, w = self.size
+        if self.global_modules:
+            names = ", ".join(self.global_modules[:3]) + (" ..." if len(self.global_modules) > 3 else "")
+            return f"global operation ({names}): every output pixel depends on every input pixel"
+        return f"the influence of one pixel reaches the borders of the {h} x {w} input"
+
+    def as_dict(self) -> dict:
+        up, down, left, right = self.extent
+        return {
+            "scale": self.scale,
+            "probe_size": list(self.size),
+            "extent_hr_px": {"up": up, "down": down, "left": left, "right": right},
+            "local": self.local,
+            "separation_lr_px": [self.separation(0), self.separation(1)],
+            "margin_lr_px": [self.margin(0), self.margin(1)],
+            "reason": self.reason,
+        }
+
+
+@contextlib.contextmanager
+def _structural_convolutions():
+    """Direct convolutions only (no Winograd/FFT transforms, which spread a NaN across a tile)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # mkldnn.flags() warns about TF32 on Intel GPUs
+        with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False):
+            yield
+
+
+def _global_modules(model: nn.Module) -> tuple[str, ...]:
+    return tuple(
+        name or type(model).__name__ for name, m in model.named_modules() if isinstance(m, _GLOBAL_MODULES)
+    )
+
+
+def _probe(model: nn.Module, background: torch.Tensor, scale: int) -> ReceptiveField:
+    """background: [1, C, h, w]. One forward with a NaN at the centre pixel (all channels)."""
+    _, _, h, w = background.shape
+    yc, xc = h // 2, w // 2
+    x = background.clone()
+    x[0, :, yc, xc] = float("nan")
+    with torch.inference_mode(), _structural_convolutions():
+        y = model(x)
+    mask = torch.isnan(y[0]).any(0)  # [sH, sW]
+    gm = _global_modules(model)
+    if not bool(mask.any()):  # the model sanitises NaN: nothing can be concluded
+        return ReceptiveField(scale, (h, w), (None, None, None, None), gm)
+    rows = mask.any(1).nonzero()[:, 0]
+    cols = mask.any(0).nonzero()[:, 0]
+    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+    sh, sw = mask.shape
+    up = None if r0 == 0 else max(0, scale * yc - r0)
+    down = None if r1 == sh - 1 else max(0, r1 - (scale * yc + scale - 1))
+    left = None if c0 == 0 else max(0, scale * xc - c0)
+    right = None if c1 == sw - 1 else max(0, c1 - (scale * xc + scale - 1))
+    return ReceptiveField(scale, (h, w), (up, down, left, right), gm)
+
+
+def receptive_field(
+    model: nn.Module,
+    size: tuple[int, int],
+    *,
+    in_channels: int = 3,
+    background: float | torch.Tensor = 0.0,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> ReceptiveField:
+    """Measure how far one LR pixel's influence reaches in ``model``'s output for an input of
+    ``size`` = (h, w): one forward with a NaN at the centre pixel, using direct convolutions.
+
+    Every output pixel computed from the NaN becomes NaN, including through zero weights, so the
+    result is the structural dependence (a superset of where the response is non-zero). A global
+    pool spreads the NaN everywhere: the result is then not ``local`` and names the module."""
+    setup = _Setup.make(model, size, in_channels, background, device, dtype, fn="receptive_field")
+    return _probe(model, setup.background, setup.scale)
+
+
+# ----------------------------------------------------------------------------------------------
+# Input handling
+
+
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for p in model.parameters():
+        return p.device, (p.dtype if p.is_floating_point() else torch.float32)
+    for b in model.buffers():
+        return b.device, (b.dtype if b.is_floating_point() else torch.float32)
+    return torch.device("cpu"), torch.float32
+
+
+def _check_size(size: object, fn: str) -> tuple[int, int]:
+    if (
+        not isinstance(size, (tuple, list, torch.Size))
+        or len(size) != 2
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)
+    ):
+        raise TypeError(f"{fn}: size must be a pair of ints (h, w), got {size!r}")
+    h, w = int(size[0]), int(size[1])
+    if h < 1 or w < 1:
+        raise ValueError(f"{fn}: size must be positive, got {(h, w)}")
+    return h, w
+
+
+@dataclasses.dataclass
+class _Setup:
+    """Validated inputs: background image [1, C, h, w], the background output, the scale."""
+
+    model: nn.Module
+    size: tuple[int, int]
+    in_channels: int
+    background: torch.Tensor  # [1, C, h, w]
+    constant_background: bool
+    background_output: torch.Tensor  # [1, C_out, s*h, s*w]
+    scale: int
+    out_channels: int
+    device: torch.device
+    dtype: torch.dtype
+
+    @classmethod
+    def make(cls, model, size, in_channels, background, device, dtype, *, fn: str) -> _Setup:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"{fn}: model must be a torch.nn.Module, got {type(model).__name__}")
+        if model.training and any(isinstance(m, _TRAIN_DEPENDENT) and m.training for m in model.modules()):
+            warnings.warn(
+                f"{fn}: the model is in training mode (batch norm / dropout would make responses "
+                "depend on the batch); call model.eval()",
+                stacklevel=3,
+            )
+        h, w = _check_size(size, fn)
+        mdev, mdtype = _model_device_dtype(model)
+        device = torch.device(device) if device is not None else mdev
+        dtype = dtype or mdtype
+        if not dtype.is_floating_point:
+            raise TypeError(f"{fn}: dtype must be a floating dtype, got {dtype}")
+        if isinstance(background, torch.Tensor):
+            bg = background.to(device, dtype)
+            if bg.dim() == 0:
+                bg = bg.reshape(1)
+            if bg.dim() == 1:
+                if bg.numel() not in (1, in_channels):
+                    raise ValueError(
+                        f"{fn}: a per-channel background must have in_channels = {in_channels} values, "
+                        f"got {bg.numel()}"
+                    )
+                constant = True
+                bg = bg.reshape(1, -1, 1, 1).expand(1, in_channels, h, w).contiguous()
+            elif bg.dim() in (3, 4):
+                bg = bg.reshape(1, *bg.shape[-3:])
+                if bg.shape[-2:] != (h, w):
+                    raise ValueError(
+                        f"{fn}: background image must be [C, {h}, {w}] to match size, got {tuple(background.shape)}"
+                    )
+                in_channels = bg.shape[1]
+                constant = False
+            else:
+                raise ValueError(
+                    f"{fn}: background must be a number, [C] or an image [C, h, w], got shape {tuple(background.shape)}"
+                )
+        elif isinstance(background, (int, float)) and not isinstance(background, bool):
+            constant = True
+            bg = torch.full((1, in_channels, h, w), float(background), device=device, dtype=dtype)
+        else:
+            raise TypeError(f"{fn}: background must be a number or a tensor, got {type(background).__name__}")
+        if not bool(torch.isfinite(bg).all()):
+            raise ValueError(f"{fn}: background contains NaN or Inf")
+        with torch.inference_mode():
+            try:
+                out = model(bg)
+            except Exception as exc:  # the model's own complaint, with what we fed it
+                raise ValueError(
+                    f"{fn}: the model failed on a [1, {in_channels}, {h}, {w}] input ({type(exc).__name__}: {exc}); "
+                    "set in_channels / size to what it takes"
+                ) from exc
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != 1:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"{fn}: the model must map [B, C, h, w] to [B, C, s*h, s*w], got {shape}")
+        sh, sw = out.shape[-2:]
+        if sh % h or sw % w or sh // h != sw // w or sh < h:
+            raise ValueError(
+                f"{fn}: the model must map [B, C, h, w] to [B, C, s*h, s*w] with one integer s; "
+                f"a {h} x {w} input gave {sh} x {sw}"
+            )
+        if not bool(torch.isfinite(out).all()):
+            raise ValueError(f"{fn}: the model's output on the background is not finite")
+        return cls(
+            model, (h, w), in_channels, bg, constant, out.to(dtype), sh // h, out.shape[1], device, dtype
+        )
+
+
+def resolve_positions(positions: Positions, size: tuple[int, int], fn: str = _FN) -> torch.Tensor:
+    """[N, 2] int64 (y, x) LR positions from ``positions``: "all" (row-major), "center",
+    an int k (the grid of every k-th row and column from 0), one (y, x) pair, a list of pairs,
+    or an [N, 2] integer tensor."""
+    h, w = size
+    if isinstance(positions, str):
+        if positions == "all":
+            ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+            return torch.stack((ys.reshape(-1), xs.reshape(-1)), 1)
+        if positions == "center":
+            return torch.tensor([[h // 2, w // 2]])
+        raise ValueError(
+            f"{fn}: positions must be 'all', 'center', a stride, (y, x) or a list of them, got {positions!r}"
+        )
+    if isinstance(positions, int) and not isinstance(positions, bool):
+        if positions < 1:
+            raise ValueError(f"{fn}: a grid stride must be at least 1, got {positions}")
+        ys, xs = torch.meshgrid(torch.arange(0, h, positions), torch.arange(0, w, positions), indexing="ij")
+        return torch.stack((ys.reshape(-1), xs.reshape(-1)), 1)
+    if isinstance(positions, torch.Tensor):
+        if positions.is_floating_point() or positions.is_complex():
+            raise TypeError(f"{fn}: positions must be integers, got {positions.dtype}")
+        pos = positions.to("cpu", torch.int64)
+    else:
+        try:
+            pos = torch.as_tensor(positions)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise TypeError(f"{fn}: cannot read positions {positions!r} as (y, x) pairs") from exc
+        if pos.is_floating_point() or pos.dtype == torch.bool:
+            raise TypeError(f"{fn}: positions must be integers, got {positions!r}")
+        pos = pos.to(torch.int64)
+    if pos.dim() == 1 and pos.numel() == 2:
+        pos = pos.reshape(1, 2)
+    if pos.dim() != 2 or pos.shape[1] != 2 or pos.shape[0] == 0:
+        raise ValueError(f"{fn}: positions must be (y, x) pairs, shape [N, 2], got shape {tuple(pos.shape)}")
+    bad = (pos[:, 0] < 0) | (pos[:, 0] >= h) | (pos[:, 1] < 0) | (pos[:, 1] >= w)
+    if bool(bad.any()):
+        y, x = pos[bad][0].tolist()
+        raise ValueError(f"{fn}: position ({y}, {x}) is outside the {h} x {w} input")
+    return pos
+
+
+# ----------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclasses.dataclass
+class ImpulseResponses:
+    """Responses at ``positions``, each in a window of the output.
+
+    responses: [N, C_out, Kh, Kw] (channels="all") or [N, C_in, C_out, Kh, Kw] (channels="each");
+        window i covers output rows origins[i, 0] .. + Kh - 1 and columns origins[i, 1] .. + Kw - 1;
+        parts outside the output are 0. For a local network the window is the measured
+        influence around the impulse's s x s block (everything else is exactly 0); along an axis
+        where the influence is unbounded it is the whole output (origin 0).
+    positions: [N, 2] LR (y, x); origins: [N, 2] output (row, column) of each window's corner.
+    background_output: f(b), [C_out, s*h, s*w].
+    info: how they were computed (route, images, forwards, impulses per image, verification)."""
+
+    responses: torch.Tensor
+    positions: torch.Tensor
+    origins: torch.Tensor
+    size: tuple[int, int]
+    scale: int
+    channels: Channels
+    amplitude: float
+    background: torch.Tensor  # [C_in, h, w]
+    background_output: torch.Tensor
+    receptive_field: ReceptiveField
+    window: tuple[int | None, int | None, int | None, int | None]
+    info: dict
+
+    def __len__(self) -> int:
+        return self.positions.shape[0]
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return self.size[0] * self.scale, self.size[1] * self.scale
+
+    def full(self, i: int) -> torch.Tensor:
+        """Response ``i`` on the whole output: [C_out, s*h, s*w] (or [C_in, C_out, ...])."""
+        r = self.responses[i]
+        sh, sw = self.out_size
+        kh, kw = r.shape[-2:]
+        oy, ox = self.origins[i].tolist()
+        out = r.new_zeros(*r.shape[:-2], sh, sw)
+        y0, y1, x0, x1 = max(oy, 0), min(oy + kh, sh), max(ox, 0), min(ox + kw, sw)
+        out[..., y0:y1, x0:x1] = r[..., y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+        return out
+
+    def in_output(self, i: int) -> torch.Tensor:
+        """[Kh, Kw] bool: which pixels of window ``i`` lie inside the output."""
+        kh, kw = self.responses.shape[-2:]
+        oy, ox = self.origins[i].tolist()
+        sh, sw = self.out_size
+        rows = (torch.arange(kh) + oy >= 0) & (torch.arange(kh) + oy < sh)
+        cols = (torch.arange(kw) + ox >= 0) & (torch.arange(kw) + ox < sw)
+        return rows[:, None] & cols[None, :]
+
+
+# ----------------------------------------------------------------------------------------------
+# The engine
+
+
+def _canvas_axis(n: int, margin: int | None) -> tuple[int, torch.Tensor]:
+    """Canvas length along one axis and the map from image coordinate to canvas coordinate:
+    positions within ``margin`` of a border keep their distance to it, the rest go to the
+    middle (exact when the response depends only on inputs within ``margin``)."""
+    idx = torch.arange(n)
+    if margin is None or n <= 2 * margin + 1:
+        return n, idx
+    nc = 2 * margin + 1
+    far = n - 1 - idx
+    return nc, torch.where(
+        idx < margin, idx, torch.where(far < margin, nc - 1 - far, torch.full_like(idx, margin))
+    )
+
+
+def _window_geometry(rf: ReceptiveField, window):
+    """(up, down, left, right) per axis, or None for a whole-output axis; and whether the window
+    is narrower than the influence (a truncation the caller asked for)."""
+    if window is None:
+        return rf.extent, False
+    if isinstance(window, int) and not isinstance(window, bool):
+        window = (window,) * 4
+    if (
+        not isinstance(window, (tuple, list))
+        or len(window) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in window)
+    ):
+        raise ValueError(
+            f"{_FN}: window must be None, an int or (up, down, left, right) ints >= 0, got {window!r}"
+        )
+    truncated = any(e is None or v < e for v, e in zip(window, rf.extent, strict=True))
+    return tuple(window), truncated
+
+
+def _per_image_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Rough activation memory of one image: 4x the largest module output (a block's input, its
+    skip, and two intermediates alive at once), plus input and output."""
+    biggest = [0]
+
+    def hook(_m, _i, out):
+        if isinstance(out, torch.Tensor):
+            biggest[0] = max(biggest[0], out.numel() * out.element_size())
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    try:
+        with torch.inference_mode():
+            y = model(x)
+    finally:
+        for hd in handles:
+            hd.remove()
+    return 4 * biggest[0] + x.numel() * x.element_size() + y.numel() * y.element_size()
+
+
+def _default_budget(device: torch.device) -> int:
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free * 0.5)
+    return 1 << 30
+
+
+class _Progress:
+    """tqdm when installed, else a one-line counter on stderr; nothing when disabled."""
+
+    def __init__(self, total: int, enabled: bool, desc: str) -> None:
+        self.bar, self.total, self.done, self.enabled, self.desc = None, total, 0, enabled, desc
+        self.t0 = time.perf_counter()
+        if enabled:
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, desc=desc, unit="img")
+            except ImportError:
+                pass
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.enabled:
+            rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
+            print(f"\r{self.desc}: {self.done}/{self.total} images ({rate:.1f}/s)", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            print(file=sys.stderr)
+
+
+@dataclasses.dataclass
+class _Plan:
+    """What the engine computes: ``items`` impulses (canvas position, channel) grouped into images."""
+
+    canvas: tuple[int, int]
+    canvas_pos: torch.Tensor  # [U, 2] distinct canvas positions
+    index: torch.Tensor  # [N] requested position -> row of canvas_pos
+    image_of: torch.Tensor  # [I] image of each item (sorted)
+    item_pos: torch.Tensor  # [I] row of canvas_pos
+    item_ch: torch.Tensor  # [I] input channel, -1 for all channels
+    n_images: int
+    packed: bool
+
+
+def _plan(
+    setup: _Setup, rf: ReceptiveField, pos: torch.Tensor, channels: Channels, pack: bool, equivariance: bool
+) -> _Plan:
+    h, w = setup.size
+    use_canvas = equivariance and setup.constant_background
+    hc, ymap = _canvas_axis(h, rf.margin(0) if use_canvas else None)
+    wc, xmap = _canvas_axis(w, rf.margin(1) if use_canvas else None)
+    mapped = torch.stack((ymap[pos[:, 0]], xmap[pos[:, 1]]), 1)
+    canvas_pos, index = torch.unique(mapped, dim=0, return_inverse=True)
+    u = canvas_pos.shape[0]
+    dy = rf.separation(0) if pack else None
+    dx = rf.separation(1) if pack else None
+    # an axis packs only where two impulses fit along it
+    dy = dy if dy is not None and dy < hc else None
+    dx = dx if dx is not None and dx < wc else None
+    ky = canvas_pos[:, 0] % dy if dy else canvas_pos[:, 0]
+    kx = canvas_pos[:, 1] % dx if dx else canvas_pos[:, 1]
+    if channels == "each":
+        c = setup.in_channels
+        item_pos = torch.arange(u).repeat_interleave(c)
+        item_ch = torch.arange(c).repeat(u)
+    else:
+        item_pos = torch.arange(u)
+        item_ch = torch.full((u,), -1)
+    key = (ky[item_pos] * (wc + 1) + kx[item_pos]) * (setup.in_channels + 1) + (item_ch + 1)
+    _, image_of = torch.unique(key, return_inverse=True)
+    order = torch.argsort(image_of, stable=True)
+    n_images = int(image_of.max()) + 1
+    return _Plan(
+        (hc, wc), canvas_pos, index, image_of[order], item_pos[order], item_ch[order], n_images,
+        packed=n_images < item_pos.numel(),
+    )  # fmt: skip
+
+
+def _extract(d: torch.Tensor, img: torch.Tensor, ys: torch.Tensor, xs: torch.Tensor, geom, scale: int):
+    """Windows [K, C_out, Kh, Kw] of the difference images d [B, C_out, H, W] around impulses at
+    canvas (ys, xs) of images ``img``; geom = (up, down, left, right), None = whole axis."""
+    _, _, hh, ww = d.shape
+    up, down, left, right = geom
+    wy = up is not None and down is not None
+    wx = left is not None and right is not None
+    pt, pb = (up, down) if wy else (0, 0)
+    pl, pr = (left, right) if wx else (0, 0)
+    if pt or pb or pl or pr:
+        d = F.pad(d, (pl, pr, pt, pb))
+    dev = d.device
+    if wy:
+        kh = up + down + scale
+        rows = (scale * ys)[:, None].to(dev) + torch.arange(kh, device=dev)  # padded coordinates
+    else:
+        rows = torch.arange(hh, device=dev).expand(ys.numel(), hh)
+    if wx:
+        kw = left + right + scale
+        cols = (scale * xs)[:, None].to(dev) + torch.arange(kw, device=dev)
+    else:
+        cols = torch.arange(ww, device=dev).expand(xs.numel(), ww)
+    win = d[img.to(dev)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # [K, Kh, Kw, C]
+    return win.permute(0, 3, 1, 2)
+
+
+def _origins(pos: torch.Tensor, geom, scale: int) -> torch.Tensor:
+    up, down, left, right = geom
+    oy = scale * pos[:, 0] - up if (up is not None and down is not None) else torch.zeros_like(pos[:, 0])
+    ox = scale * pos[:, 1] - left if (left is not None and right is not None) else torch.zeros_like(pos[:, 1])
+    return torch.stack((oy, ox), 1)
+
+
+def _iter_windows(
+    setup: _Setup,
+    plan: _Plan,
+    geom,
+    amplitude: float,
+    batch_size: int,
+    progress: _Progress | None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """Yield (item_pos, item_ch, windows [K, C_out, Kh, Kw]) batch by batch."""
+    s = setup.scale
+    hc, wc = plan.canvas
+    bg = setup.background if (hc, wc) == setup.size else _canvas_background(setup, (hc, wc))
+    model = setup.model
+    nb = min(batch_size, plan.n_images)
+    # channels-last batches run oneDNN's convolutions without a layout reorder per layer (about
+    # 1.5x per pixel on CPUs, bench/bench_impulse.py); same results up to rounding, and the
+    # background output below goes through the same path
+    fmt = torch.channels_last if setup.device.type == "cpu" else torch.contiguous_format
+    with torch.inference_mode():
+        # the background output in the same batch shape as the impulse batches: per-sample
+        # results can differ by rounding between batch sizes, and outside an impulse's
+        # influence its response must be exactly 0
+        fb = model(bg.expand(nb, -1, -1, -1).contiguous(memory_format=fmt))[:1].to(setup.dtype)
+        bounds = torch.searchsorted(plan.image_of, torch.arange(0, plan.n_images + nb, nb)).tolist()
+        for k, b0 in enumerate(range(0, plan.n_images, nb)):
+            i0, i1 = bounds[k], bounds[k + 1]
+            img = plan.image_of[i0:i1] - b0
+            ipos, ich = plan.item_pos[i0:i1], plan.item_ch[i0:i1]
+            ys, xs = plan.canvas_pos[ipos, 0], plan.canvas_pos[ipos, 1]
+            x = bg.expand(nb, -1, -1, -1).clone()
+            dimg, dys, dxs = img.to(setup.device), ys.to(setup.device), xs.to(setup.device)
+            if bool((ich < 0).all()):
+                x[dimg, :, dys, dxs] += amplitude
+            else:
+                x[dimg, ich.to(setup.device), dys, dxs] += amplitude
+            d = model(x.contiguous(memory_format=fmt)).to(setup.dtype)
+            d -= fb
+            if amplitude != 1:
+                d /= amplitude
+            yield ipos, ich, _extract(d, img, ys, xs, geom, s)
+            if progress is not None:
+                progress.update(min(nb, plan.n_images - b0))
+
+
+def _canvas_background(setup: _Setup, canvas: tuple[int, int]) -> torch.Tensor:
+    """The constant background on a canvas of another size."""
+    c = setup.background[0, :, 0, 0]
+    return c.reshape(1, -1, 1, 1).expand(1, c.numel(), *canvas).contiguous()
+
+
+def _batch_size(setup: _Setup, canvas, batch_size: int | None, memory_budget: int | None) -> int:
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"{_FN}: batch_size must be a positive int, got {batch_size!r}")
+        return batch_size
+    budget = memory_budget if memory_budget is not None else _default_budget(setup.device)
+    per = _per_image_bytes(
+        setup.model, _canvas_background(setup, canvas) if setup.constant_background else setup.background
+    )
+    cap = 64 if setup.device.type == "cpu" else 1024
+    return max(1, min(cap, budget // max(per, 1)))
+
+
+Consumer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
+
+
+def _compute(
+    setup,
+    rf,
+    pos,
+    channels,
+    amplitude,
+    geom,
+    pack,
+    equivariance,
+    batch_size,
+    memory_budget,
+    progress,
+    consume: Consumer,
+) -> dict:
+    """Run the plan for requested positions ``pos`` and hand every batch to ``consume(req, ch,
+    windows)``: req [K] indices into ``pos``, ch [K] input channel (-1: all), windows [K, C_out,
+    Kh, Kw]. A canvas response shared by several requested positions is handed once per position."""
+    plan = _plan(setup, rf, pos, channels, pack, equivariance)
+    nb = _batch_size(setup, plan.canvas, batch_size, memory_budget)
+    by_canvas = torch.argsort(plan.index, stable=True)
+    counts = torch.bincount(plan.index, minlength=plan.canvas_pos.shape[0])
+    first = torch.cumsum(counts, 0) - counts
+    bar = _Progress(plan.n_images, progress, "impulse responses")
+    try:
+        for ipos, ich, win in _iter_windows(setup, plan, geom, amplitude, nb, bar):
+            rep = counts[ipos]
+            if bool((rep == 1).all()):
+                consume(by_canvas[first[ipos]], ich, win)
+                continue
+            item = torch.arange(ipos.numel()).repeat_interleave(rep)
+            offset = torch.arange(item.numel()) - (torch.cumsum(rep, 0) - rep).repeat_interleave(rep)
+            req = by_canvas[first[ipos][item] + offset]
+            consume(req, ich[item], win[item.to(win.device)])
+    finally:
+        bar.close()
+    return {
+        "canvas": list(plan.canvas),
+        "distinct_responses": plan.canvas_pos.shape[0],
+        "images": plan.n_images,
+        "forwards": math.ceil(plan.n_images / nb),
+        "batch_size": nb,
+        "impulses_per_image": plan.item_pos.numel() / plan.n_images,
+        "packed": plan.packed,
+        "equivariance": tuple(plan.canvas) != tuple(setup.size),
+    }
+
+
+def _verify_positions(pos: torch.Tensor, size: tuple[int, int], k: int) -> torch.Tensor:
+    """Up to k distinct requested positions: the most central first, then those nearest the corners."""
+    h, w = size
+    targets = [(h // 2, w // 2), (0, 0), (h - 1, w - 1), (0, w - 1), (h - 1, 0)]
+    chosen: list[int] = []
+    for ty, tx in targets:
+        if len(chosen) >= k:
+            break
+        i = int(((pos[:, 0] - ty).abs() + (pos[:, 1] - tx).abs()).argmin())
+        if i not in chosen:
+            chosen.append(i)
+    return torch.tensor(chosen, dtype=torch.int64)
+
+
+def _tolerance(dtype: torch.dtype) -> float:
+    """Relative to the largest response value: rounding differs between batch and canvas sizes."""
+    return {torch.float64: 1e-9, torch.float32: 1e-4}.get(dtype, 1e-2)
+
+
+def _crop(full: torch.Tensor, origin: tuple[int, int], shape: tuple[int, int]) -> torch.Tensor:
+    """The [..., Kh, Kw] window at ``origin`` of a whole-output response (zero outside)."""
+    kh, kw = shape
+    oy, ox = origin
+    sh, sw = full.shape[-2:]
+    out = full.new_zeros(*full.shape[:-2], kh, kw)
+    y0, y1, x0, x1 = max(oy, 0), min(oy + kh, sh), max(ox, 0), min(ox + kw, sw)
+    if y1 > y0 and x1 > x0:
+        out[..., y0 - oy : y1 - oy, x0 - ox : x1 - ox] = full[..., y0:y1, x0:x1]
+    return out
+
+
+def _outside(full: torch.Tensor, origin: tuple[int, int], shape: tuple[int, int]) -> torch.Tensor:
+    """A copy of ``full`` with the window at ``origin`` zeroed: what the window leaves out."""
+    kh, kw = shape
+    oy, ox = origin
+    out = full.clone()
+    out[..., max(oy, 0) : max(oy + kh, 0), max(ox, 0) : max(ox + kw, 0)] = 0
+    return out
+
+
+def compute_responses(
+    setup: _Setup,
+    rf: ReceptiveField,
+    pos: torch.Tensor,
+    channels: Channels,
+    amplitude: float,
+    geom,
+    *,
+    consume: Consumer,
+    reset: Callable[[], None],
+    pack: bool = True,
+    equivariance: bool = True,
+    verify: int = 3,
+    truncated: bool = False,
+    batch_size: int | None = None,
+    memory_budget: int | None = None,
+    progress: bool = False,
+) -> dict:
+    """The engine behind ``impulse_responses`` (and HyRA's position-variant system, which
+    accumulates instead of storing): compute, verify the packed/canvas route against single
+    impulses at ``verify`` positions, and on a mismatch ``reset()`` and recompute unpacked."""
+    check = _verify_positions(pos, setup.size, verify) if verify else torch.zeros(0, dtype=torch.int64)
+    captured: dict[tuple[int, int], torch.Tensor] = {}
+    wanted = set(check.tolist())
+
+    def tap(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
+        if wanted:
+            for k in torch.isin(req, check).nonzero()[:, 0].tolist():
+                captured[(int(req[k]), int(ch[k]))] = win[k].clone()
+        consume(req, ch, win)
+
+    common = (setup, rf, pos, channels, amplitude, geom)
+    info = _compute(*common, pack, equivariance, batch_size, memory_budget, progress, tap)
+    info.update({"truncated": truncated, "verified": None, "fallback": None})
+    if not (check.numel() and (info["packed"] or info["equivariance"])):
+        return info
+    singles: dict[tuple[int, int], torch.Tensor] = {}
+
+    def keep(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
+        for k in range(req.numel()):
+            singles[(int(check[int(req[k])]), int(ch[k]))] = win[k]
+
+    whole = (None, None, None, None)
+    _compute(
+        setup,
+        rf,
+        pos[check],
+        channels,
+        amplitude,
+        whole,
+        False,
+        False,
+        batch_size,
+        memory_budget,
+        False,
+        keep,
+    )
+    s = setup.scale
+    err = outside = 0.0
+    peak = max(float(v.abs().max()) for v in singles.values()) or 1.0
+    for key, full in singles.items():
+        origin = tuple(_origins(pos[key[0] : key[0] + 1], geom, s)[0].tolist())
+        got = captured[key]
+        err = max(err, float((got - _crop(full, origin, got.shape[-2:])).abs().max()))
+        if not truncated:  # outside the measured influence every response is 0
+            outside = max(outside, float(_outside(full, origin, got.shape[-2:]).abs().max()))
+    err, outside = err / peak, outside / peak
+    tol = _tolerance(setup.dtype)
+    info["verified"] = {
+        "positions": pos[check].tolist(),
+        "max_error": err,
+        "max_outside_window": outside,
+        "tolerance": tol,
+        "relative_to": "the largest single-impulse response value",
+    }
+    if err > tol or outside > tol:
+        reason = (
+            f"packed/canvas responses differ from single impulses by {max(err, outside):.2e} of the peak "
+            f"(tolerance {tol:.0e}) at positions {pos[check].tolist()}: the network is not translation "
+            "equivariant, or its influence is wider than the probe measured"
+        )
+        warnings.warn(
+            f"{_FN}: {reason}; recomputing with one impulse per image on the full input", stacklevel=3
+        )
+        reset()
+        info = _compute(*common, False, False, batch_size, memory_budget, progress, consume)
+        info.update({"truncated": truncated, "verified": None, "fallback": reason})
+    return info
+
+
+def impulse_responses(
+    model: nn.Module,
+    size: tuple[int, int],
+    positions: Positions = "all",
+    *,
+    in_channels: int = 3,
+    amplitude: float = 1.0,
+    background: float | torch.Tensor = 0.0,
+    channels: Channels = "all",
+    window: int | tuple[int, int, int, int] | None = None,
+    pack: bool = True,
+    equivariance: bool = True,
+    verify: int = 3,
+    batch_size: int | None = None,
+    memory_budget: int | None = None,
+    progress: bool = False,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> ImpulseResponses:
+    """Impulse responses of ``model`` at LR ``positions`` of an input of ``size`` = (h, w):
+    h_p = (f(b + a delta_p) - f(b)) / a, never clamped or quantised.
+
+    Args:
+        model: any module mapping [B, C, h, w] to [B, C_out, s*h, s*w] (in eval mode).
+        positions: "all", "center", a grid stride k, one (y, x) or a list / [N, 2] tensor.
+        in_channels: C of the input (taken from ``background`` when it is an image).
+        amplitude, background: a and b; b a number, a per-channel [C] tensor or an image [C, h, w].
+        channels: "all" (the impulse in every input channel at once, as published) or "each"
+            (one response per input channel: responses [N, C_in, C_out, Kh, Kw]).
+        window: None (the measured influence; the whole output along an unbounded axis), or an
+            int / (up, down, left, right) output pixels around the impulse's s x s block
+            (narrower than the influence: truncated, recorded in ``info``).
+        pack, equivariance: the levers of the module docstring; exact, and verified.
+        verify: positions recomputed with one impulse on the full input to check the packed /
+            canvas results (0: no check); a mismatch warns and falls back to one impulse per image.
+        batch_size: images per forward; default from ``memory_budget`` (bytes of activations;
+            default 1 GiB on CPU, half the free memory on CUDA).
+        progress: show a progress bar (tqdm when installed, else a line on stderr).
+        device, dtype: of the inputs; default the model's.
+
+    Example:
+        >>> r = impulse_responses(model, (96, 96))            # all 9,216 positions
+        >>> r.responses.shape, r.info["impulses_per_image"]   # [9216, 3, Kh, Kw]
+    """
+    t0 = time.perf_counter()
+    if channels not in ("all", "each"):
+        raise ValueError(f"{_FN}: channels must be 'all' or 'each', got {channels!r}")
+    if (
+        isinstance(amplitude, bool)
+        or not isinstance(amplitude, (int, float))
+        or amplitude == 0
+        or not math.isfinite(amplitude)
+    ):
+        raise ValueError(f"{_FN}: amplitude must be a finite non-zero number, got {amplitude!r}")
+    if isinstance(verify, bool) or not isinstance(verify, int) or verify < 0:
+        raise ValueError(f"{_FN}: verify must be an int >= 0, got {verify!r}")
+    setup = _Setup.make(model, size, in_channels, background, device, dtype, fn=_FN)
+    pos = resolve_positions(positions, setup.size)
+    rf = _probe(model, setup.background, setup.scale)
+    geom, truncated = _window_geometry(rf, window)
+    s = setup.scale
+    sh, sw = setup.size[0] * s, setup.size[1] * s
+    kh = geom[0] + geom[1] + s if geom[0] is not None and geom[1] is not None else sh
+    kw = geom[2] + geom[3] + s if geom[2] is not None and geom[3] is not None else sw
+    lead = (setup.in_channels,) if channels == "each" else ()
+    store = torch.zeros(
+        pos.shape[0], *lead, setup.out_channels, kh, kw, device=setup.device, dtype=setup.dtype
+    )
+
+    def consume(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
+        req = req.to(store.device)
+        if channels == "each":
+            store[req, ch.to(store.device)] = win
+        else:
+            store[req] = win
+
+    info = compute_responses(
+        setup, rf, pos, channels, float(amplitude), geom, consume=consume, reset=store.zero_,
+        pack=pack, equivariance=equivariance, verify=verify, truncated=truncated,
+        batch_size=batch_size, memory_budget=memory_budget, progress=progress,
+    )  # fmt: skip
+    info["route"] = "packed" if info["packed"] else "single"
+    info["seconds"] = time.perf_counter() - t0
+    return ImpulseResponses(
+        responses=store,
+        positions=pos,
+        origins=_origins(pos, geom, s),
+        size=setup.size,
+        scale=s,
+        channels=channels,
+        amplitude=float(amplitude),
+        background=setup.background[0],
+        background_output=setup.background_output[0],
+        receptive_field=rf,
+        window=geom,
+        info=info,
+    )

@@ -11,6 +11,7 @@ probe, packing + canvas, batching, the verification against single impulses and 
 
 import torch
 
+from bench import conftest as harness
 from bench.conftest import fastest
 from lpfk import models
 from lpfk.impulse import impulse_responses
@@ -27,6 +28,9 @@ def _model():
 
 
 def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark):
+    if harness._DISABLED:  # the untimed smoke run (tests/test_bench_smoke.py): a small input
+        _smoke(_model())
+        return
     model = _model()
     bg = torch.zeros(1, 3, *SIZE)
     step = N_POS // SAMPLE
@@ -78,3 +82,14 @@ def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark):
         }
     )
     print(f"  positions/s: {rate_ratio:.1f}x one impulse per forward (target {TARGET}x); route {info}")
+
+
+def _smoke(model) -> None:
+    """Both routes once on a 24 x 24 input, as the untimed smoke run of the suite."""
+    r = impulse_responses(model, (24, 24), "all")
+    assert r.responses.shape[0] == 24 * 24
+    with torch.inference_mode():
+        bg = torch.zeros(1, 3, 24, 24)
+        xi = bg.clone()
+        xi[0, :, 12, 12] += 1.0
+        _ = model(xi) - model(bg)

@@ -28,7 +28,7 @@ per-input weight gradients from the saved conv inputs (``_per_sample_weight_grad
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -126,7 +126,7 @@ class FilterTable:
         ]
 
     def _check_index(self, index) -> torch.Tensor:
-        idx = torch.as_tensor(index)
+        idx = torch.as_tensor(index).cpu()
         if idx.dtype not in INTEGER_DTYPES or idx.dim() != 1:
             raise TypeError(
                 f"filter indices must be a 1-D integer sequence, got {idx.dtype} {tuple(idx.shape)}"
@@ -194,6 +194,8 @@ def _prepare(baseline, target) -> tuple[nn.Module, dict[str, torch.Tensor], dict
     names = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     theta_b, theta_t = _state(baseline, "baseline"), _state(target, "target")
     for which, theta in (("baseline", theta_b), ("target", theta_t)):
+        for k, v in model.named_buffers():  # buffers a state_dict may lack (non-persistent ones)
+            theta.setdefault(k, v.detach())
         missing = [k for k in names if k not in theta]
         if missing:
             raise ValueError(f"faig: {which} lacks {len(missing)} tensors of the network, e.g. {missing[:3]}")
@@ -402,7 +404,11 @@ def _integrated_gradients(
                     )
                 loss = (y - out).square().sum()
                 outs = [o for c in calls for _, o in c]
-                grads = torch.autograd.grad(loss, outs, allow_unused=True)
+                live = [j for j, o in enumerate(outs) if o.requires_grad]  # a conv run under no_grad has none
+                found = torch.autograd.grad(loss, [outs[j] for j in live], allow_unused=True) if live else ()
+                grads = [None] * len(outs)
+                for j, g in zip(live, found, strict=True):
+                    grads[j] = g
             k = 0
             for i, c in enumerate(calls):
                 for inp, _ in c:
@@ -445,7 +451,6 @@ class FaigResult:
     degradations: tuple[str, ...]
     per_image: dict[str, torch.Tensor]
     steps: int
-    meta: dict = field(default_factory=dict)
 
     @property
     def scores(self) -> dict[str, torch.Tensor]:
@@ -531,7 +536,9 @@ def faig(
             x = torch.cat([lrs[d] for d in data.names]).to(device, dtype)
             y = hr.to(device, dtype).repeat(len(data.names), 1, 1, 1)
             which = [(d, k) for d in data.names for k in ids]
-            chunk = batch_size or max(1, (_PIXELS_CUDA if x.is_cuda else _PIXELS_CPU) // (x.shape[-2] * x.shape[-1]))
+            chunk = batch_size or max(
+                1, (_PIXELS_CUDA if x.is_cuda else _PIXELS_CPU) // (x.shape[-2] * x.shape[-1])
+            )
             for a in range(0, x.shape[0], chunk):
                 acc = _integrated_gradients(
                     model, table, theta_b, theta_t, x[a : a + chunk], y[a : a + chunk], steps, per_sample

@@ -461,6 +461,25 @@ def test_bad_inputs(fixture_result):
         r.table.locate(560)
 
 
+def test_conv_run_without_gradient_scores_zero():
+    class Frozen(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pre = nn.Conv2d(3, 3, 3, padding=1)
+            self.main = nn.Conv2d(3, 12, 3, padding=1)
+
+        def forward(self, x):
+            with torch.no_grad():
+                x = self.pre(x)
+            return F.pixel_shuffle(self.main(x), 2)
+
+    torch.manual_seed(2)
+    b, t = Frozen(), Frozen()
+    hr = torch.rand(2, 3, 10, 6)
+    r = faig(b, t, {"hr": hr, "x": downscale(hr, 2)}, steps=2)
+    assert (r.scores["x"][:9] == 0).all() and (r.scores["x"][9:] > 0).all()
+
+
 def test_more_than_two_degradations_and_uint8():
     torch.manual_seed(1)
     b = models.create("tinysr", scale=2, feats=4, blocks=1)

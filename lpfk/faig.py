@@ -703,49 +703,39 @@ def ablation(
     was_training = model.training
     model.eval()
     rows = []
+
+    def outputs(params, lr):  # no gradients: a larger batch than faig's is fine
+        return _outputs(model, params, lr.to(device, dtype), max(1, 2**16 // (lr.shape[-2] * lr.shape[-1])))
+
     try:
-        batch = max(
-            1,
-            65536
-            // max(
-                1,
-                min(int(g[2][data.names[0]].shape[-2] * g[2][data.names[0]].shape[-1]) for g in data.groups),
-            ),
-        )
-
-        def run(params):
-            outs = {}
-            for d in data.names:
-                per = []
-                for _, hr, lrs in data.groups:
-                    o = _outputs(model, params, lrs[d].to(device, dtype), batch)
-                    per.append((o, hr.to(device, dtype)))
-                outs[d] = per
-            return outs
-
-        ref = run(theta_t)
-        ref_grad = {d: [gradient_map(o) for o, _ in ref[d]] for d in data.names}
-        psnr_t = {d: torch.cat([psnr(o, hr) for o, hr in ref[d]]).mean().item() for d in data.names}
+        # the target's outputs, reduced to what the rows need: gradient maps and PSNR
+        ref_grad = {
+            d: [gradient_map(outputs(theta_t, lrs[d])) for _, _, lrs in data.groups] for d in data.names
+        }
+        psnr_t = {
+            d: torch.cat([psnr(outputs(theta_t, lrs[d]), hr.to(device, dtype)) for _, hr, lrs in data.groups])
+            .mean()
+            .item()
+            for d in data.names
+        }
         for p in percents:
             k = top_count(n, p)
             for sel, rank in rankings.items():
-                outs = run(substitute(table, theta_t, theta_b, rank[:k], mode))
+                params = substitute(table, theta_t, theta_b, rank[:k], mode)
                 for d in data.names:
-                    mse = torch.cat(
-                        [
-                            (gradient_map(o) - rg).square().flatten(1).mean(1)
-                            for (o, _), rg in zip(outs[d], ref_grad[d], strict=True)
-                        ]
-                    )
-                    ps = torch.cat([psnr(o, hr) for o, hr in outs[d]])
+                    mse, ps = [], []
+                    for (_, hr, lrs), rg in zip(data.groups, ref_grad[d], strict=True):
+                        o = outputs(params, lrs[d])
+                        mse.append((gradient_map(o) - rg).square().flatten(1).mean(1))
+                        ps.append(psnr(o, hr.to(device, dtype)))
                     rows.append(
                         {
                             "percent": p,
                             "selection": sel,
                             "n_filters": k,
                             "input": d,
-                            "grad_mse": mse.mean().item(),
-                            "psnr": ps.mean().item(),
+                            "grad_mse": torch.cat(mse).mean().item(),
+                            "psnr": torch.cat(ps).mean().item(),
                             "psnr_target": psnr_t[d],
                         }
                     )

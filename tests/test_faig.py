@@ -348,6 +348,21 @@ def test_substitute_and_ablation(fixture_result):
         assert (row["grad_mse"] == 0) == (row["percent"] == 0)
         if row["percent"] == 0:
             assert row["psnr"] == pytest.approx(row["psnr_target"])
+    # p = 100 %: every conv weight is the baseline's, the biases stay the target's
+    (row,) = [
+        x
+        for x in ablation(b, t, _fixture_data(), r, percents=(100,), controls=())
+        if x["selection"] == "faig:blur" and x["input"] == "noise"
+    ]
+    mixed = {k: (tb[k] if k.endswith("weight") else tt[k]) for k in tt}
+    with torch.no_grad():
+        lr, hr = _fixture_data()["noise"], _fixture_data()["hr"]
+        o_t, o_m = t(lr), torch.func.functional_call(t, mixed, (lr,))
+    expect = (gradient_map(o_m) - gradient_map(o_t)).square().flatten(1).mean(1).mean().item()
+    assert row["grad_mse"] == pytest.approx(expect, rel=1e-6)
+    assert row["psnr"] == pytest.approx(
+        (10 * torch.log10(1 / (o_m.clamp(0, 1) - hr).square().flatten(1).mean(1))).mean().item(), rel=1e-6
+    )
     with pytest.raises(ValueError, match="unknown control 'ig'"):
         ablation(b, t, _fixture_data(), r, controls=("ig",))
     with pytest.raises(ValueError, match="mode must be"):

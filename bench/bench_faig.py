@@ -11,7 +11,7 @@ Targets: 3x on a GPU (the issue's). On CPU the target is 1.8x, because there the
 compute bound and the baseline's convolutions already run near the core's peak: lpfk does half
 the passes (2 forward + backward per image and step instead of 4) and about 10 % better per
 pass (channels-last oneDNN convolutions, small batches, no weight gradient summed over the
-batch), which is about 2.1-2.3x; more would need fewer FLOPs, i.e. a different convolution
+batch), measured at 2.0-2.3x; more would need fewer FLOPs, i.e. a different convolution
 algorithm or precision (docs/faig.md). ``LPFK_BENCH_FAIG_STEPS`` (default 100) sets the steps of
 both sides for a quicker run: every step costs the same on both sides, so the ratio holds.
 

@@ -4,6 +4,7 @@ Public API (see README.md):
     radial_spectrum, radial_frequencies, radial_counts   -- lpfk.spectrum
     fsds                                                 -- lpfk.fsds
     FSDS (torchmetrics Metric; imported on first use)    -- lpfk.fsds_metric
+    faig, FaigResult, conv_filters, DegradationPredictor -- lpfk.faig
     available_backends, BackendUnavailableError         -- lpfk._backend
     impulse_responses, receptive_field                   -- lpfk.impulse
     sinc_analysis                                        -- lpfk.sinc
@@ -11,6 +12,7 @@ Public API (see README.md):
 """
 
 from lpfk._backend import BackendUnavailableError, available_backends
+from lpfk.faig import DegradationPredictor, FaigResult, conv_filters, faig
 from lpfk.fsds import fsds
 from lpfk.impulse import impulse_responses, receptive_field
 from lpfk.sinc import sinc_analysis
@@ -21,8 +23,12 @@ __version__ = "0.1.0"
 __all__ = [
     "FSDS",
     "BackendUnavailableError",
+    "DegradationPredictor",
+    "FaigResult",
     "__version__",
     "available_backends",
+    "conv_filters",
+    "faig",
     "fsds",
     "impulse_responses",
     "radial_counts",

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo", "eval", "report", "sinc", "hyra")
+COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "faig")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,6 +1,6 @@
 // Radial spectrum on the CPU (OpenMP). Reads each complex coefficient once, with the shape's
-// cached bin map (no index tensor per image). Per row: |X| (or |X|^2) of every column in one
-// vector loop, then one add per coefficient into its bin. Consecutive coefficients often share
+// cached bin map (no index tensor per image). Per pair of rows +-ky: |X| (or |X|^2) of every
+// column of both in one vector loop, then one add per column into its bin. Consecutive coefficients often share
 // a bin, so four copies of the bins take columns in turn: no add waits on the previous one.
 #include "radial_spectrum_cpu.h"
 
@@ -19,9 +19,13 @@ constexpr int kCopies = 5;  // 4 for the weight-2 columns (taken in turn), 1 for
 
 // Rows [row_begin, row_end) of one spectrum into acc[kCopies][stride], stride = n_bins + 1
 // (the last slot collects the corners). value: scratch of wr doubles.
+// Row r and row h - r hold ky and -ky: the same |ky|, so the same row of the bin map. They are
+// taken together: |X| of both summed in the vector loop, then one scatter for the pair.
+// [pair_begin, pair_end) indexes the pairs {r, h - r}, r = 0 .. h/2 (row 0 and, for even h, row
+// h/2 are alone).
 template <class T, bool Power>
-LPFK_CLONES void accumulate_rows(const Cplx<T>* spec, const int32_t* bin_map, int row_begin, int row_end, int w,
-                                 int stride, double* value, double* acc) {
+LPFK_CLONES void accumulate_rows(const Cplx<T>* spec, const int32_t* bin_map, int h, int pair_begin, int pair_end,
+                                 int w, int stride, double* value, double* acc) {
   const int wr = w / 2 + 1;
   const bool nyquist = w % 2 == 0;
   const int c_end = nyquist ? wr - 1 : wr;  // columns [1, c_end) count twice
@@ -30,12 +34,22 @@ LPFK_CLONES void accumulate_rows(const Cplx<T>* spec, const int32_t* bin_map, in
   double* a2 = acc + 2 * stride;
   double* a3 = acc + 3 * stride;
   double* once = acc + 4 * stride;
-  for (int r = row_begin; r < row_end; ++r) {
+  for (int r = pair_begin; r < pair_end; ++r) {
+    const int partner = (h - r) % h;
     const Cplx<T>* row = spec + static_cast<int64_t>(r) * wr;
     const int32_t* bin = bin_map + static_cast<int64_t>(r) * wr;
+    if (partner != r) {
+      const Cplx<T>* other = spec + static_cast<int64_t>(partner) * wr;
 #pragma omp simd
-    for (int c = 0; c < wr; ++c) {
-      value[c] = static_cast<double>(radial_value<T>(row[c].re, row[c].im, Power));
+      for (int c = 0; c < wr; ++c) {
+        value[c] = static_cast<double>(radial_value<T>(row[c].re, row[c].im, Power)) +
+                   static_cast<double>(radial_value<T>(other[c].re, other[c].im, Power));
+      }
+    } else {
+#pragma omp simd
+      for (int c = 0; c < wr; ++c) {
+        value[c] = static_cast<double>(radial_value<T>(row[c].re, row[c].im, Power));
+      }
     }
     once[bin[0]] += value[0];
     if (nyquist) once[bin[wr - 1]] += value[wr - 1];
@@ -66,7 +80,8 @@ void sums_impl(const T* spec_raw, int64_t n, int h, int w, const int32_t* bin_ma
   const int64_t plane = static_cast<int64_t>(h) * wr;
   std::fill(out, out + n * n_bins, 0.0);
   // Many images: one per task. Few: each image's rows split in blocks, added in a fixed order.
-  const int blocks = n >= threads ? 1 : std::max(1, std::min(threads, h));
+  const int pairs = h / 2 + 1;  // row pairs {r, h - r} (accumulate_rows)
+  const int blocks = n >= threads ? 1 : std::max(1, std::min(threads, pairs));
   std::vector<double> acc(static_cast<size_t>(blocks) * kCopies * stride);
   for (int64_t b0 = 0; b0 < n; b0 += (blocks == 1 ? n : 1)) {
     const int64_t tasks = blocks == 1 ? n : blocks;
@@ -78,14 +93,14 @@ void sums_impl(const T* spec_raw, int64_t n, int h, int w, const int32_t* bin_ma
       for (int64_t k = 0; k < tasks; ++k) {
         if (blocks == 1) {  // task k is image k
           std::fill(local.begin(), local.end(), 0.0);
-          accumulate_rows<T, Power>(spec + k * plane, bin_map, 0, h, w, stride, value.data(), local.data());
+          accumulate_rows<T, Power>(spec + k * plane, bin_map, h, 0, pairs, w, stride, value.data(), local.data());
           combine(local.data(), stride, n_bins, out + k * n_bins);
         } else {  // task k is row block k of image b0
           double* a = acc.data() + static_cast<size_t>(k) * kCopies * stride;
           std::fill(a, a + kCopies * stride, 0.0);
-          const int r0 = static_cast<int>(static_cast<int64_t>(h) * k / blocks);
-          const int r1 = static_cast<int>(static_cast<int64_t>(h) * (k + 1) / blocks);
-          accumulate_rows<T, Power>(spec + b0 * plane, bin_map, r0, r1, w, stride, value.data(), a);
+          const int p0 = static_cast<int>(static_cast<int64_t>(pairs) * k / blocks);
+          const int p1 = static_cast<int>(static_cast<int64_t>(pairs) * (k + 1) / blocks);
+          accumulate_rows<T, Power>(spec + b0 * plane, bin_map, h, p0, p1, w, stride, value.data(), a);
         }
       }
     }

@@ -14,11 +14,13 @@ CHUNK_BYTES = 4 << 20
 
 
 def chunk_items(item_bytes: int, n_items: int, planes_per_item: int = 1, threads: int = 1) -> int:
-    """Items per chunk: about CHUNK_BYTES of input, at least 1, and when a chunk holds several
-    items, a whole number of planes per thread."""
+    """Items per chunk: about CHUNK_BYTES of input (at least one item), grown to the next count
+    whose planes split evenly over the threads (e.g. 2 RGB images, not 1, on 2 threads) when
+    that stays within twice the size; never more than ``n_items``."""
     k = max(1, min(n_items, CHUNK_BYTES // max(1, item_bytes)))
-    while k > 1 and k < n_items and (k * planes_per_item) % threads:
-        k -= 1
+    for grown in range(k, min(n_items, 2 * k) + 1):
+        if (grown * planes_per_item) % threads == 0:
+            return grown
     return k
 
 

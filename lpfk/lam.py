@@ -45,7 +45,7 @@ Box = tuple[int, int, int, int]  # LR rows [r0, r1), columns [c0, c1)
 _FN = "lam"
 _EPS_SIGMA = 1e-5  # added to every kernel width, as published (sigma = 0 gives a delta kernel)
 _GINI_EPS = 1e-7  # added to every map value before the Gini coefficient, as published
-DEFAULT_CPU_BUDGET = 2 * 2**30  # bytes of saved activations per batch of path points on a CPU
+DEFAULT_CPU_BUDGET = 2**30  # bytes of saved activations per batch of path points on a CPU
 _GPU_BUDGET_FRACTION = 0.5  # of the free device memory
 
 
@@ -417,17 +417,20 @@ def _alias(value, default, alias_value, name: str, alias_name: str):
 # The engine
 
 
-def _functional(model: nn.Module, dtype: torch.dtype) -> Callable[[torch.Tensor], torch.Tensor]:
+def _functional(model: nn.Module, dtype: torch.dtype, channels_last: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model as a function of its input only: its parameters detached (no weight gradients,
-    nothing modified), floating parameters and buffers in ``dtype``."""
+    nothing modified), floating parameters and buffers in ``dtype``; with ``channels_last``, 4-D
+    weights and the input in that memory format (oneDNN's native layout on a CPU)."""
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     tensors = {}
     for name, p in model.named_parameters():
-        tensors[name] = p.detach().to(dtype) if p.is_floating_point() else p.detach()
+        t = p.detach().to(dtype) if p.is_floating_point() else p.detach()
+        tensors[name] = t.contiguous(memory_format=fmt) if channels_last and t.dim() == 4 else t
     for name, b in model.named_buffers():
         tensors[name] = b.to(dtype) if b.is_floating_point() else b
 
     def fwd(x: torch.Tensor) -> torch.Tensor:
-        return torch.func.functional_call(model, tensors, (x,))
+        return torch.func.functional_call(model, tensors, (x.contiguous(memory_format=fmt),))
 
     fwd.param_ptrs = {t.untyped_storage().data_ptr() for t in tensors.values()}  # type: ignore[attr-defined]
     return fwd
@@ -560,6 +563,7 @@ def _default_budget(device: torch.device) -> int:
 
 def _attribute(
     fwd,
+    fwd_plain,
     x: torch.Tensor,
     path,
     windows: list[tuple[int, int, int, int]],
@@ -569,14 +573,25 @@ def _attribute(
     memory_budget: int | None,
     pack: bool,
 ) -> dict:
-    """x [N, 3, h, w] in the compute dtype -> attribution [N, K, 3, h, w], outputs, objectives."""
+    """x [N, 3, h, w] in the compute dtype -> attribution [N, K, 3, h, w], outputs, objectives.
+    ``fwd`` runs the model (channels-last on a CPU); ``fwd_plain`` (or None) is the contiguous
+    fallback, used when ``fwd`` fails on the first forward."""
     n_img, _, h, w = x.shape
     n_pts, n_win = path.n_points, len(windows)
     dev = x.device
 
+    bases = path.baseline(x)  # [N, 3, h, w]
+    first = torch.cat((x[:1], bases[:1]))
     with torch.no_grad():
-        y0 = fwd(x[:1])
-    scale = _check_output(y0, x[:1].shape)
+        try:
+            y_first = fwd(first)
+        except RuntimeError:
+            if fwd_plain is None:
+                raise
+            fwd, fwd_plain = fwd_plain, None  # the model needs contiguous activations (e.g. .view)
+            y_first = fwd(first)
+    scale = _check_output(y_first, first.shape)
+    y0 = y_first[:1]
     out_hw = (y0.shape[-2], y0.shape[-1])
     if not bool(torch.isfinite(y0).all()):
         raise ValueError(f"{_FN}: the model's output at the input image contains NaN or Inf")
@@ -591,7 +606,6 @@ def _attribute(
             boxes = [_rf_box(win, fp, scale, (h, w), out_hw, objective.plus) for win in windows]
             groups = _pack(boxes)
 
-    bases = torch.cat([path.baseline(x[i : i + 1]) for i in range(n_img)]) if path.kind == "linear" else None
     acc = torch.zeros(n_img, n_win, 3, h, w, dtype=x.dtype, device=dev)
     total = n_img * n_pts
     step = 1 if batch_size is None else batch_size
@@ -609,7 +623,7 @@ def _attribute(
                 segments.append([u, i, i + 1])
         pts_l, ders_l = [], []
         for u, a, b in segments:
-            if path.kind == "linear":
+            if path.kind == "linear":  # its baseline computed once per image
                 p, d = path.points(x[u : u + 1], pt_idx[a:b], bases[u : u + 1])
             else:
                 p, d = path.points(x[u : u + 1], pt_idx[a:b])
@@ -655,14 +669,15 @@ def _attribute(
         s = e
 
     attribution = acc / n_pts
-    # F(x) and F(baseline) for every image, no gradients
-    inputs = torch.cat((x[1:], bases if bases is not None else path.baseline(x)))
-    outs = [y0]
+    # F(x) and F(baseline) for the other images, no gradients
+    inputs = torch.cat((x[1:], bases[1:]))
+    outs = [y_first]
     with torch.no_grad():
-        for i in range(0, inputs.shape[0], max(step, 1)):
+        for i in range(0, inputs.shape[0], step):
             outs.append(fwd(inputs[i : i + step]))
-        y = torch.cat(outs)
-        y_x, y_b = y[:n_img], y[n_img:]
+        y = torch.cat(outs).contiguous()
+        y_x = torch.cat((y[:1], y[2 : n_img + 1]))
+        y_b = torch.cat((y[1:2], y[n_img + 1 :]))
         obj_x = torch.stack([objective(y_x, win) for win in windows], dim=1)
         obj_b = torch.stack([objective(y_b, win) for win in windows], dim=1)
     return {
@@ -670,7 +685,7 @@ def _attribute(
         "output": y_x,
         "objective": obj_x,
         "objective_baseline": obj_b,
-        "baseline": bases if bases is not None else path.baseline(x),
+        "baseline": bases,
         "groups": groups,
         "batch_size": step,
     }
@@ -800,7 +815,7 @@ def lam(
         objective: "gradient" (the published windowed gradient magnitude), "mean" (the window's
             mean intensity) or ``fn(output [B, C, H, W], (row, col, height, width)) -> [B]``.
         batch_size: path points per forward (alias ``internal_batch_size``). Default: from
-            ``memory_budget`` (bytes of activations kept for backward; default 2 GiB on a CPU, half the
+            ``memory_budget`` (bytes of activations kept for backward; default 1 GiB on a CPU, half the
             free memory on a GPU), measured on the first point.
         dtype: torch.float32 (default) or torch.float64; image, weights and path are cast to it.
         pack_windows: share backward passes between windows with disjoint receptive fields.
@@ -870,8 +885,10 @@ def lam(
             raise ValueError(f"{_FN}: baseline must be 'blur', 'black' or a tensor, got {baseline!r}")
     p = _make_path(path, sigma, fold, kernel_size, baseline)
 
+    cl = device.type == "cpu"  # channels-last: oneDNN's native layout (measured faster on a CPU)
     res = _attribute(
-        _functional(model, dtype),
+        _functional(model, dtype, cl),
+        _functional(model, dtype, False) if cl else None,
         x,
         p,
         wins,

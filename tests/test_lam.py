@@ -192,13 +192,13 @@ def test_packing_falls_back_when_the_receptive_field_is_underestimated(monkeypat
 
 def test_footprint_measured():
     model = _tiny(feats=4, blocks=1)  # 4 LR convs + tail: an LR pixel reaches 4 LR pixels + 1 HR pixel
-    fwd = L._functional(model, torch.float32)
+    fwd = L._functional(model, torch.float32, True)
     lo_r, hi_r, lo_c, hi_c = L._footprint(fwd, torch.rand(1, 3, 32, 32), 4)
     assert (lo_r, lo_c) == (-17, -17) and (hi_r, hi_c) == (20, 20)
     # a global operation (channel attention's pooling) reaches everything: no packing
     glob = nn.Sequential(model, nn.Identity())
     glob.register_forward_hook(lambda m, i, o: o + o.mean(dim=(2, 3), keepdim=True))
-    assert L._footprint(L._functional(glob, torch.float32), torch.rand(1, 3, 32, 32), 4) == (
+    assert L._footprint(L._functional(glob, torch.float32, True), torch.rand(1, 3, 32, 32), 4) == (
         -math.inf,
         math.inf,
         -math.inf,
@@ -305,6 +305,37 @@ def test_integrated_gradients_variants(fixture_case):
         assert _rel(res.attribution, ref) < 1e-5
     black = lpfk.integrated_gradients(model, x, win, n_steps=2)
     assert torch.equal(black.baseline, torch.zeros_like(x))
+    # one baseline per image
+    xs = torch.stack((x, x.flip(-1)))
+    bases = torch.stack((torch.full_like(x, 0.2), torch.full_like(x, 0.7)))
+    both = lpfk.integrated_gradients(model, xs, win, baseline=bases, n_steps=3)
+    for n in (0, 1):
+        ref, _ = L._lam_reference(model, xs[n], win, path="linear", baseline=bases[n], fold=3)
+        assert _rel(both.attribution[n], ref) < 1e-5
+    assert torch.equal(both.baseline, bases)
+
+
+class ViewSR(nn.Module):
+    """Reshapes activations with .view, which fails on channels-last tensors."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = nn.Conv2d(3, 12, 3, padding=1)
+        self.ps = nn.PixelShuffle(2)
+
+    def forward(self, x):
+        y = self.c1(x)
+        b, c, h, w = y.shape
+        y = torch.relu(y.view(b, c, h * w)).view(b, c, h, w)
+        return self.ps(y)
+
+
+def test_models_needing_contiguous_activations():
+    model = ViewSR()
+    x = torch.rand(3, 9, 7)
+    res = lpfk.lam(model, x, (2, 3, 8), fold=5)
+    ref, _ = L._lam_reference(model, x, (2, 3, 8), fold=5)
+    assert _rel(res.attribution, ref) < 1e-5
 
 
 def test_model_left_untouched(fixture_case):

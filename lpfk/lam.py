@@ -417,7 +417,9 @@ def _alias(value, default, alias_value, name: str, alias_name: str):
 # The engine
 
 
-def _functional(model: nn.Module, dtype: torch.dtype, channels_last: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def _functional(
+    model: nn.Module, dtype: torch.dtype, channels_last: bool
+) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model as a function of its input only: its parameters detached (no weight gradients,
     nothing modified), floating parameters and buffers in ``dtype``; with ``channels_last``, 4-D
     weights and the input in that memory format (oneDNN's native layout on a CPU)."""
@@ -883,6 +885,10 @@ def lam(
             baseline = baseline.to(dtype)
         elif baseline not in ("blur", "black"):
             raise ValueError(f"{_FN}: baseline must be 'blur', 'black' or a tensor, got {baseline!r}")
+    elif isinstance(baseline, torch.Tensor) or baseline != "blur":
+        raise ValueError(
+            f"{_FN}: the blur path starts at the image blurred by sigma; baseline= is for path='linear'"
+        )
     p = _make_path(path, sigma, fold, kernel_size, baseline)
 
     cl = device.type == "cpu"  # channels-last: oneDNN's native layout (measured faster on a CPU)

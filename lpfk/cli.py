@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "faig")
+COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "lam", "faig")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,10 +2,13 @@
 // integers), sizes and the dtype name; lpfk/ validates tensors first, and the cheap checks are
 // repeated here for direct callers. The GIL is released while a kernel runs.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
+#include "cropgrad_cpu.h"
 #include "fsds_cpu.h"
 #include "radial_spectrum_cpu.h"
 #ifdef LPFK_WITH_CUDA
@@ -104,6 +107,26 @@ void radial_sums(std::uintptr_t spec, const std::string& dtype, int64_t n, int h
   }
 }
 
+// Rows [h] and columns [w] (uint8 out arrays) of x [b, c, h, w] (strides in elements) with a value != 0.
+void nonzero_rows_cols(std::uintptr_t x, const std::string& dtype, std::vector<int64_t> sizes,
+                       std::vector<int64_t> strides, std::uintptr_t rows, std::uintptr_t cols, int threads) {
+  if (sizes.size() != 4 || strides.size() != 4)
+    throw std::invalid_argument("lpfk._C.nonzero_rows_cols: sizes and strides must have 4 entries");
+  for (int i = 0; i < 4; ++i) {
+    positive(sizes[i], "sizes");
+    if (strides[i] < 0) throw std::invalid_argument("lpfk._C.nonzero_rows_cols: strides must be >= 0");
+  }
+  positive(threads, "threads");
+  const bool f64 = is_f64(dtype);
+  auto r = ptr<uint8_t>(rows, "rows"), c = ptr<uint8_t>(cols, "cols");
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::nonzero_rows_cols_f64(ptr<const double>(x, "x"), sizes.data(), strides.data(), r, c, threads);
+  } else {
+    lpfk::nonzero_rows_cols_f32(ptr<const float>(x, "x"), sizes.data(), strides.data(), r, c, threads);
+  }
+}
+
 #ifdef LPFK_WITH_CUDA
 // The CUDA entry points take device pointers and the torch stream (as an integer) and only
 // enqueue work: the caller validates tensors (device, dtype, contiguity) and owns the memory.
@@ -161,6 +184,7 @@ PYBIND11_MODULE(_C, m) {
         "x [n, c, h, w] -> centred float copy [n, c, h + h % 2, w] (zero row appended for odd h), pilot shift, "
         "mean and unbiased std [n]");
   m.def("fsds_sums", &fsds_sums, "FSDS numerator and denominator from raw rfft2 spectra [n, c, h + h % 2, w/2 + 1]");
+  m.def("nonzero_rows_cols", &nonzero_rows_cols, "rows [h] and columns [w] of x [b, c, h, w] holding a value != 0");
   m.def("radial_sums", &radial_sums,
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
 #ifdef LPFK_WITH_CUDA

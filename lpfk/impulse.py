@@ -440,11 +440,18 @@ def _per_image_bytes(model: nn.Module, x: torch.Tensor) -> int:
     return 4 * biggest[0] + x.numel() * x.element_size() + y.numel() * y.element_size()
 
 
+# On a CPU the batch is sized for the caches, not for the RAM: for an EDSR-style x2 network (32
+# features) on 79 x 79 canvases, 2 threads, the time per pixel measured 1.7x higher at batch 64
+# than at batch 1-8 (activations streamed from DRAM at every layer), so the default keeps a
+# forward's activations near 64 MiB (batch 4 there: 17.3 s for all 9,216 positions, 19.5 s at batch 1).
+_CPU_BUDGET = 64 << 20
+
+
 def _default_budget(device: torch.device) -> int:
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free * 0.5)
-    return 1 << 30
+    return _CPU_BUDGET
 
 
 class _Progress:
@@ -836,7 +843,7 @@ def impulse_responses(
         verify: positions recomputed with one impulse on the full input to check the packed /
             canvas results (0: no check); a mismatch warns and falls back to one impulse per image.
         batch_size: images per forward; default from ``memory_budget`` (bytes of activations;
-            default 1 GiB on CPU, half the free memory on CUDA).
+            default 64 MiB on CPU, sized for the caches, half the free memory on CUDA).
         progress: show a progress bar (tqdm when installed, else a line on stderr).
         device, dtype: of the inputs; default the model's.
 

@@ -14,7 +14,12 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "bicubic_x4" in out and "fsds" in out
     rows = list(csv.DictReader(open(tmp_path / "results.csv")))
-    assert len(rows) == 12 and {r["method"] for r in rows} == {"bicubic_x2", "bicubic_x4", "sharpened_x4", "noisy_x4"}
+    assert len(rows) == 12 and {r["method"] for r in rows} == {
+        "bicubic_x2",
+        "bicubic_x4",
+        "sharpened_x4",
+        "noisy_x4",
+    }
     fsds = {m: [float(r["fsds"]) for r in rows if r["method"] == m] for m in ("bicubic_x2", "bicubic_x4")}
     # a milder low-pass is closer to the HR spectra than a stronger one, image by image
     assert all(a > b for a, b in zip(fsds["bicubic_x2"], fsds["bicubic_x4"], strict=True))
@@ -31,4 +36,8 @@ def test_bad_input_is_one_clear_line(tmp_path):
         text=True,
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("lpfk demo: error:") and "has no HR/ folder" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.stderr.startswith("lpfk demo: error:")
+        and "has no HR/ folder" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )

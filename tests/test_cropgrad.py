@@ -148,3 +148,21 @@ def test_layers_needing_weight_gradients_are_left_alone():
         conv.weight.requires_grad_(False)
         conv(x)
     assert memo.index == 0  # no gradient wanted: nothing recorded
+
+
+@pytest.mark.parametrize("name", ["edsr", "msrresnet", "rcan", "rdn"])
+def test_lam_of_registry_networks_unchanged_by_the_crop(name):
+    """Every architecture of lpfk.models (mean shifts, interpolation skips, channel attention on
+    1 x 1 maps, dense blocks): LAM with and without the cropped backward agree in float64."""
+    import lpfk
+    from lpfk import models
+    from tests.test_models_sr import SMALL
+
+    torch.manual_seed(0)
+    net = models.create(name, scale=2, **SMALL[name])
+    x = torch.rand(3, 11, 9, generator=torch.Generator().manual_seed(1))
+    kw = dict(fold=4, dtype=torch.float64, windows=[(3, 2, 5), (14, 11, 4, 6)])
+    a = lpfk.lam(net, x, **kw).attribution
+    b = lpfk.lam(net, x, crop_backward=False, **kw).attribution
+    assert float(b.abs().max()) > 0
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-12 * float(b.abs().max()))

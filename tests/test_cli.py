@@ -29,6 +29,15 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
     assert (tmp_path / "radial_spectra.png").stat().st_size > 10_000
 
 
+def test_demo_hyra_and_lam_steps(tmp_path, capsys):
+    """The main command's analysis steps (the eval/spectra steps are tested above)."""
+    assert main(["demo", "--out", str(tmp_path), "--skip", "eval", "spectra"]) == 0
+    out = capsys.readouterr().out
+    assert "HyRA" in out and "LAM" in out
+    assert list((tmp_path / "hyra").glob("*.png")) and list((tmp_path / "lam").glob("*.png"))
+    assert list((tmp_path / "lam").glob("*.json"))
+
+
 def test_bad_input_is_one_clear_line(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "lpfk", "demo", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)],

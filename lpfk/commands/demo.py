@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
         print(hyra.demo(args.out / "hyra"))
     if "lam" not in args.skip:
         _section("4. LAM: which input pixels an output window depends on")
-        from lpfk import lam
+        from lpfk.lam import demo as lam_demo  # (``lpfk.lam`` itself is the function)
 
-        print(lam.demo(args.out / "lam"))
+        print(lam_demo(args.out / "lam"))
     print(f"\nall outputs in {args.out}/")
     return 0
 

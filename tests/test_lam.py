@@ -444,7 +444,22 @@ def test_command_line(tmp_path, fixture_case, capsys):
     Image.fromarray((x.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(img)
     out = tmp_path / "out"
     ckpt = CASE / "model_state_dict.pt"
-    args = ["lam", str(img), "-w", "24", "20", "16", "-w", "0", "0", "8", "--checkpoint", str(ckpt)]
+    args = [
+        "lam",
+        str(img),
+        "-w",
+        "24",
+        "20",
+        "16",
+        "-w",
+        "0",
+        "0",
+        "8",
+        "--model",
+        "tinysr",
+        "--checkpoint",
+        str(ckpt),
+    ]
     args += ["--config", "feats=8", "--config", "blocks=2", "--fold", "6", "--out", str(out)]
     assert main(args) == 0
     summary = json.loads((out / "in_lam.json").read_text())
@@ -455,6 +470,13 @@ def test_command_line(tmp_path, fixture_case, capsys):
     assert summary["windows"][0]["diffusion_index"] == pytest.approx(float(direct.diffusion_index), abs=1e-4)
     assert np.load(out / "in_lam_attribution.npy").shape == (2, 3, 16, 16)
     assert (out / summary["windows"][1]["figures"]["panel"]).exists()
+    assert summary["network"]["model"] == "tinysr" and summary["network"]["config"] == {
+        "feats": 8,
+        "blocks": 2,
+    }
+    # the default network is the bundled trained demo network (x4)
+    assert main(["lam", str(img), "-w", "4", "4", "8", "--fold", "4", "--out", str(out / "d")]) == 0
+    assert json.loads((out / "d" / "in_lam.json").read_text())["network"]["model"] == "demo"
     assert main(["lam", str(img), "-w", "70", "0", "16", "--out", str(out)]) == 2
     assert "lies outside the SR output of 64 x 64" in capsys.readouterr().err
 

@@ -1,5 +1,6 @@
 """Command-line options that pick a network: a registry name (random weights, seeded) or the
-bundled demo network, optionally with a checkpoint; shared by ``lpfk sinc`` and ``lpfk hyra``."""
+bundled demo network, optionally with a checkpoint; shared by ``lpfk sinc``, ``lpfk hyra`` and
+``lpfk lam``."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--config",
-        nargs="*",
+        nargs="+",
+        action="extend",
         default=[],
         metavar="KEY=VALUE",
-        help="model options, e.g. n_resblocks=32 n_feats=256",
+        help="model options, e.g. --config n_resblocks=32 n_feats=256 (repeatable)",
     )
     g.add_argument(
         "--seed", type=int, default=0, help="seed of random weights when no checkpoint is given (default 0)"
@@ -72,6 +74,7 @@ def build_model(args: argparse.Namespace):
         )
         desc = {
             "model": DEMO,
+            "scale": DEMO_CONFIG["scale"],
             "architecture": DEMO_NAME,
             "config": DEMO_CONFIG,
             "checkpoint": args.checkpoint,

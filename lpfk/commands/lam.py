@@ -8,19 +8,7 @@ import json
 import time
 from pathlib import Path
 
-
-def _config_value(text: str):
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    for cast in (int, float):
-        try:
-            return key, cast(value)
-        except ValueError:
-            pass
-    if value.lower() in ("true", "false"):
-        return key, value.lower() == "true"
-    return key, value
+from lpfk.commands._model import add_model_args, build_model
 
 
 def add_parser(sub) -> None:
@@ -43,20 +31,7 @@ def add_parser(sub) -> None:
         metavar=("ROW", "COL", "SIZE"),
         help="window top-left corner and size in SR-output pixels (repeat for several windows)",
     )
-    p.add_argument("--model", default="tinysr", help="registry model name (default: tinysr)")
-    p.add_argument(
-        "--checkpoint", type=Path, default=None, help="state_dict to load (default: random weights)"
-    )
-    p.add_argument("--scale", type=int, default=4, help="upscaling factor (default: 4)")
-    p.add_argument(
-        "--config",
-        type=_config_value,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model config, e.g. --config feats=64 --config blocks=16",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of random weights (default: 0)")
+    add_model_args(p)
     p.add_argument(
         "--hr",
         action="store_true",
@@ -71,8 +46,6 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--batch-size", type=int, default=None, help="path points per forward (default: from memory)"
     )
-    p.add_argument("--float64", action="store_true", help="compute in float64")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default: cpu)")
     p.add_argument("--out", type=Path, default=Path("lpfk_out"), help="output folder (default: lpfk_out)")
     p.set_defaults(func=run)
 
@@ -81,7 +54,6 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from lpfk import models
     from lpfk.io import read_image
     from lpfk.lam import downscale, lam, save_figures
 
@@ -90,13 +62,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"{args.image}: LAM needs an RGB image, got {img.shape[0]} channel(s)")
     img = img.float() / (65535.0 if img.dtype == torch.int32 else 255.0)
     hr = None
+    model, desc = build_model(args)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     if args.hr:
-        img, hr = downscale(img, args.scale)
-    torch.manual_seed(args.seed)
-    model = models.load(args.model, args.checkpoint, scale=args.scale, **dict(args.config))
-    device = torch.device(args.device)
-    model = model.to(device)
-    dtype = torch.float64 if args.float64 else torch.float32
+        img, hr = downscale(img, desc["scale"])
     t0 = time.perf_counter()
     res = lam(
         model,
@@ -147,11 +116,7 @@ def run(args: argparse.Namespace) -> int:
         "image": str(args.image),
         "input_is_hr": args.hr,
         "lr_shape": list(img.shape),
-        "model": args.model,
-        "checkpoint": None if args.checkpoint is None else str(args.checkpoint),
-        "random_weights_seed": None if args.checkpoint is not None else args.seed,
-        "scale": args.scale,
-        "config": dict(args.config),
+        "network": {k: (str(v) if isinstance(v, Path) else v) for k, v in desc.items()},
         "path": args.path,
         "baseline": args.baseline if args.path == "linear" else "blur",
         "objective": args.objective,
@@ -167,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
     }
     out_json = args.out / f"{stem}_lam.json"
     out_json.write_text(json.dumps(summary, indent=2))
-    if args.checkpoint is None:
+    if args.checkpoint is None and args.model != "demo":
         print(
             f"note: {args.model} has random weights (seed {args.seed}); pass --checkpoint for a trained network"
         )

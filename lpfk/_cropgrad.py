@@ -32,15 +32,20 @@ Box = tuple[int, int, int, int]  # rows [r0, r1), columns [c0, c1)
 _FULL = 0.8  # a box covering this share of the area is treated as full from the next batch on
 
 
+def _span(rows: torch.Tensor, cols: torch.Tensor) -> Box | None:
+    """The box spanned by row and column masks [H], [W] (bool or 0/1), None if nothing is set."""
+    r = rows.nonzero()
+    if r.numel() == 0:
+        return None
+    c = cols.nonzero()
+    return int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+
+
 def nonzero_box_reference(g: torch.Tensor) -> Box | None:
     """Bounding box (r0, r1, c0, c1) of the values != 0 (NaN included) of g [B, C, H, W] over
     batch and channels, or None when g is all zero. Pure torch."""
     m = g.ne(0).any(dim=1).any(dim=0)
-    rows = m.any(1).nonzero()
-    if rows.numel() == 0:
-        return None
-    cols = m.any(0).nonzero()
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    return _span(m.any(1), m.any(0))
 
 
 def nonzero_box(g: torch.Tensor) -> Box | None:
@@ -60,11 +65,7 @@ def nonzero_box(g: torch.Tensor) -> Box | None:
         cols.data_ptr(),
         torch.get_num_threads(),
     )
-    r = rows.nonzero()
-    if r.numel() == 0:
-        return None
-    c = cols.nonzero()
-    return int(r[0]), int(r[-1]) + 1, int(c[0]), int(c[-1]) + 1
+    return _span(rows, cols)
 
 
 class Memo:

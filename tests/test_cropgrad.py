@@ -117,6 +117,8 @@ def test_crop_backward_equals_autograd_float64(size, where):
     ref, _ = _grads(net, x, gy, crop=False)
     got, memo = _grads(net, x, gy, crop=True)
     assert memo.index == 8  # a, b, c, e, up2, up3 (convs: d is dilated, down strided) + 2 shuffles
+    if where == "everywhere":  # every box full in the first pass: the second searches none
+        assert memo.searched == 8
     for g in got:
         torch.testing.assert_close(g, ref[0], rtol=0, atol=1e-12 * float(ref[0].abs().max()))
 

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from bench import conftest as harness
-from lpfk import eval as ev
-from lpfk.pairing import Method, pair_folders
+from lpfk.evaluation import runner as ev
+from lpfk.evaluation.pairing import Method, pair_folders
 
 SIZE = 512
 

@@ -2,7 +2,7 @@
 blurry and noisy version, for an MSRResNet-sized network (64 features, 16 residual blocks, x2,
 random weights), against the published procedure in the same run.
 
-Baseline = the authors' faig.py procedure (``lpfk.faig._faig_published``): for each image,
+Baseline = the authors' faig.py procedure (``lpfk.analysis.faig._faig_published``): for each image,
 faig(blurry, noisy) and then faig(noisy, blurry), each rebuilding the network at every one of
 the 100 steps, one image at a time, a forward and backward pass per input, although the second
 call only negates the first. Both sides compute all 100 steps (no scaling).
@@ -27,8 +27,8 @@ import torch
 
 from bench import conftest as harness
 from lpfk import models
-from lpfk.degradations import degrade
-from lpfk.faig import _faig_published, faig
+from lpfk.analysis.degradations import degrade
+from lpfk.analysis.faig import _faig_published, faig
 
 STEPS = int(os.environ.get("LPFK_BENCH_FAIG_STEPS", "100"))
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

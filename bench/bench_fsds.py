@@ -16,8 +16,8 @@ import torch
 import lpfk
 from bench import gpu
 from bench.conftest import compare, rfft2_floor
-from lpfk import _fft
-from lpfk.fsds import _fsds
+from lpfk.ops import fft as _fft
+from lpfk.ops.fsds import _fsds
 
 
 def _pair(b, s, dtype=torch.float32):
@@ -59,7 +59,7 @@ def test_fsds_cpp_vs_reference_batched_other_dtypes(ratio, dtype):
 
 
 def test_rfft2_chunking(ratio):
-    """Informational: rfft2 in the ops' chunks (lpfk/_fft.py) against one whole-batch call."""
+    """Informational: rfft2 in the ops' chunks (lpfk/ops/fft.py) against one whole-batch call."""
     x = torch.rand(16, 3, 512, 512)
     planes = x.reshape(-1, 512, 512)
     k = _fft.chunk_items(512 * 512 * 4, planes.shape[0], 1, torch.get_num_threads())

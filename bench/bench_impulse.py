@@ -20,7 +20,7 @@ import torch
 from bench import conftest as harness
 from bench.conftest import fastest
 from lpfk import models
-from lpfk.impulse import impulse_responses
+from lpfk.analysis.impulse import impulse_responses
 
 SIZE = (96, 96)
 N_POS = SIZE[0] * SIZE[1]

@@ -1,10 +1,10 @@
 """LAM benchmarks (issue targets, 2 threads, float32, the published defaults sigma 1.2, fold 50, l 9):
 
 (a) the demo geometry (64 x 64 LR, x4, one 16 x 16 window) on an EDSR-baseline-sized network with
-    random weights: ``lpfk.lam`` at least 2x faster than the published loop (one path point at a
-    time, weight gradients on; ``lpfk.lam._lam_reference``, which reproduces the fixture);
+    random weights: ``lpfk.analysis.lam`` at least 2x faster than the published loop (one path point at a
+    time, weight gradients on; ``lpfk.analysis.lam._lam_reference``, which reproduces the fixture);
 (b) maps of 16 windows of one image (4 x 4 grid over the 256 x 256 output) in one call at least
-    1.5x faster than 16 separate ``lpfk.lam`` calls, on a smaller network (TinySR 16 features, 4
+    1.5x faster than 16 separate ``lpfk.analysis.lam`` calls, on a smaller network (TinySR 16 features, 4
     residual blocks) so that the 16 separate calls stay affordable; plus, for information, the same
     with window packing off (forward passes shared, one backward per window).
 
@@ -23,7 +23,7 @@ import lpfk
 from bench import conftest as harness
 from lpfk import models
 
-L = importlib.import_module("lpfk.lam")  # the module (``lpfk.lam`` is the function)
+L = importlib.import_module("lpfk.analysis.lam")  # the module (``lpfk.analysis.lam`` is the function)
 
 WINDOW = (120, 100, 16)  # row, col, size in SR pixels: the published demo's size, inside a 256 x 256 output
 

@@ -14,7 +14,7 @@ import torch
 import lpfk
 from bench import gpu
 from bench.conftest import compare, rfft2_floor
-from lpfk.spectrum import _radial_spectrum
+from lpfk.ops.radial_spectrum import _radial_spectrum
 
 
 def _images():

@@ -73,7 +73,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
     import lpfk
 
-    ext = lpfk._backend._EXT
+    ext = lpfk.ops.dispatch._EXT
     machine_info["lpfk"] = {
         "lpfk": lpfk.__version__,
         "torch": torch.__version__,

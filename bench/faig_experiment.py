@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from lpfk import models
+from lpfk.analysis.degradations import Degradation, degrade, gaussian_blur, quantize
+from lpfk.analysis.faig import DegradationPredictor, ablation, faig
 from lpfk.commands.faig import _plot_ablation
-from lpfk.degradations import Degradation, degrade, gaussian_blur, quantize
-from lpfk.faig import DegradationPredictor, ablation, faig
 
 SCALE = 2
 CONFIG = {"feats": 16, "blocks": 4}

@@ -1,6 +1,6 @@
 // Rows and columns of a 4-D tensor that hold a non-zero value, in one memory-bound pass (OpenMP
 // over rows). It replaces a chain of torch reductions (ne, any, any) that read the tensor at a
-// third of the bandwidth; lpfk/_cropgrad.py calls it on every incoming gradient to crop the
+// third of the bandwidth; lpfk/analysis/_cropgrad.py calls it on every incoming gradient to crop the
 // backward of convolutions and pixel shuffles to where that gradient is non-zero.
 #include "cropgrad_cpu.h"
 

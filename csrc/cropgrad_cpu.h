@@ -1,4 +1,4 @@
-// Bounding box of the non-zero values of a gradient (cropgrad_cpu.cpp), for lpfk/_cropgrad.py.
+// Bounding box of the non-zero values of a gradient (cropgrad_cpu.cpp), for lpfk/analysis/_cropgrad.py.
 //   x:    [b, c, h, w] float32/float64 with any strides (in elements, non-negative)
 //   rows: [h] uint8, set to 1 where some value of that row (any b, c, w) is != 0 (NaN counts)
 //   cols: [w] uint8, the same per column

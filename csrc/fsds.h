@@ -5,7 +5,7 @@
 // (Hp = H + 1, else Hp = H); X = rfft2(z), Hp x Wr with Wr = W/2 + 1. Part 0 is rows 0..Hp/2-1,
 // part 1 is rows Hp-1 down to Hp/2. D = inclusive 2-D prefix sum of each part (rows, then
 // columns). num = sum |D_p - D_t|^2, den = sum |D_ref|^2 (ref = target, or prediction).
-// FSDS = -10 log10(num / den); the dB conversion is done by the caller (lpfk/fsds.py).
+// FSDS = -10 log10(num / den); the dB conversion is done by the caller (lpfk/ops/fsds.py).
 //
 // Kernels read the rfft2 of the *raw* image and fold the z-score in: the mean only touches
 // column 0 (kx = 0), so X_z = X_raw / std except in that column (fsds_zscored_col0).

@@ -1,5 +1,5 @@
 // FSDS on the CPU: the per-image moments pass and the fused streaming scan (OpenMP).
-// Maths: fsds.h. Called from lpfk/fsds.py through bindings.cpp.
+// Maths: fsds.h. Called from lpfk/ops/fsds.py through bindings.cpp.
 #include "fsds_cpu.h"
 
 #include <omp.h>

@@ -1,5 +1,5 @@
 // FSDS on the GPU: the fused scan over the two rfft2 spectra with the z-score folded in.
-// Maths: fsds.h (shared with the CPU loops). Called from lpfk/fsds.py through bindings.cpp.
+// Maths: fsds.h (shared with the CPU loops). Called from lpfk/ops/fsds.py through bindings.cpp.
 //
 // Each (image, channel, part) is cut into groups of rows, one block each, so that small batches
 // still fill the GPU. A block walks its rows in order; per row, each thread takes one column of

@@ -3,7 +3,7 @@
 // Bin of coefficient (ky, kx): floor(rho / d + 1/2), rho = sqrt(ky^2 + kx^2) in cycles/pixel,
 // d = 0.5 / (R - 1); coefficients past bin R-1 (the corners) are left out. The bin map and the
 // column weights (2 for columns that stand for a mirrored negative frequency of the rfft2 half,
-// else 1) depend on the shape only: lpfk/spectrum.py computes them once per shape, exactly, and
+// else 1) depend on the shape only: lpfk/ops/radial_spectrum.py computes them once per shape, exactly, and
 // passes them in, so every backend bins identically.
 #pragma once
 

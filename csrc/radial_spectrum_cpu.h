@@ -1,7 +1,7 @@
 // Radial spectrum CPU entry points (radial_spectrum_cpu.cpp).
 //   spec:    [n, h, wr] complex (re, im), contiguous: the rfft2 half of h x w images, wr = w/2 + 1
 //   bin_map: [h, wr] int32, the bin of each coefficient, n_bins for the left-out corners
-//            (from lpfk/spectrum.py: exact, cached per shape, shared by every backend)
+//            (from lpfk/ops/radial_spectrum.py: exact, cached per shape, shared by every backend)
 //   out:     [n, n_bins] double, per-bin sums of |X| (or |X|^2) weighted as the full fft2 would
 //            count them: 2 for columns 0 < kx of the rfft2 half, except the Nyquist column of an
 //            even w, which like column 0 counts once.

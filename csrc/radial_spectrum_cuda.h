@@ -2,7 +2,7 @@
 //   spec:   [n, h, wr] complex (re, im), contiguous: the rfft2 half of h x w images, wr = w/2 + 1
 //   order:  [M] int32, flat indices (row * wr + column) of the binned coefficients, sorted by bin
 //   starts: [n_bins + 1] int32, bin b owns order[starts[b] .. starts[b + 1])
-//           (both from lpfk/spectrum.py: the exact bin map of the shape, cached, shared with cpp)
+//           (both from lpfk/ops/radial_spectrum.py: the exact bin map of the shape, cached, shared with cpp)
 //   out:    [n, n_bins] double, per-bin sums of |X| (or |X|^2) weighted as the full fft2 counts them
 // Enqueued on `stream`; throws std::runtime_error with CUDA's message if a launch fails.
 #pragma once

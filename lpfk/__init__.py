@@ -1,24 +1,27 @@
 """lpfk: fast frequency-domain and attribution analysis of image super-resolution networks.
 
-Public API (see README.md):
-    radial_spectrum, radial_frequencies, radial_counts   -- lpfk.spectrum
-    fsds                                                 -- lpfk.fsds
-    FSDS (torchmetrics Metric; imported on first use)    -- lpfk.fsds_metric
-    faig, FaigResult, conv_filters, DegradationPredictor -- lpfk.faig
-    lam, integrated_gradients, diffusion_index, LAMResult -- lpfk.lam (module: importlib / from lpfk.lam import ...)
-    available_backends, BackendUnavailableError         -- lpfk._backend
-    impulse_responses, receptive_field                   -- lpfk.impulse
-    sinc_analysis                                        -- lpfk.sinc
-    (HyRA: lpfk.hyra; networks: lpfk.models)
+The public API (README.md; the layout and import rules: docs/design.md):
+
+    ops (lpfk.ops)           radial_spectrum, radial_frequencies, radial_counts, fsds,
+                             available_backends, BackendUnavailableError
+    analysis (lpfk.analysis) impulse_responses, sinc_analysis, hyra (the module: lpfk.hyra.hyra,
+                             ...), lam, integrated_gradients, diffusion_index, LAMResult,
+                             faig, FaigResult, conv_filters, DegradationPredictor
+    evaluation               evaluate (the runner of ``lpfk eval``), FSDS (a torchmetrics Metric,
+                             imported on first use: torchmetrics takes a second to import)
+    networks                 lpfk.models
+
+Every name here is a function, a class or the ``hyra`` module; none hides a submodule of lpfk.
 """
 
-from lpfk._backend import BackendUnavailableError, available_backends
-from lpfk.faig import DegradationPredictor, FaigResult, conv_filters, faig
-from lpfk.fsds import fsds
-from lpfk.impulse import impulse_responses, receptive_field
-from lpfk.lam import LAMResult, diffusion_index, integrated_gradients, lam
-from lpfk.sinc import sinc_analysis
-from lpfk.spectrum import radial_counts, radial_frequencies, radial_spectrum
+from lpfk.analysis import hyra
+from lpfk.analysis.faig import DegradationPredictor, FaigResult, conv_filters, faig
+from lpfk.analysis.impulse import impulse_responses
+from lpfk.analysis.lam import LAMResult, diffusion_index, integrated_gradients, lam
+from lpfk.analysis.sinc import sinc_analysis
+from lpfk.ops.dispatch import BackendUnavailableError, available_backends
+from lpfk.ops.fsds import fsds
+from lpfk.ops.radial_spectrum import radial_counts, radial_frequencies, radial_spectrum
 
 __version__ = "0.1.0"
 
@@ -32,24 +35,31 @@ __all__ = [
     "available_backends",
     "conv_filters",
     "diffusion_index",
+    "evaluate",
     "faig",
     "fsds",
+    "hyra",
     "impulse_responses",
     "integrated_gradients",
     "lam",
     "radial_counts",
     "radial_frequencies",
     "radial_spectrum",
-    "receptive_field",
     "sinc_analysis",
 ]
 
 
 def __getattr__(name: str):
-    if name == "FSDS":  # torchmetrics takes a second to import: only when asked for
-        from lpfk.fsds_metric import FSDS
+    # Imported on first use: torchmetrics (FSDS) takes a second to import, and the runner pulls
+    # in PIL and the result-file machinery that analysis users never need.
+    if name == "FSDS":
+        from lpfk.evaluation.metric import FSDS
 
         return FSDS
+    if name == "evaluate":
+        from lpfk.evaluation.runner import evaluate
+
+        return evaluate
     raise AttributeError(f"module 'lpfk' has no attribute {name!r}")
 
 

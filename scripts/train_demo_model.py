@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from lpfk.io import example_dir, list_images, read_image
+from lpfk.evaluation.images import example_dir, list_images, read_image
 from lpfk.models.demo import DEMO_CONFIG, DEMO_WEIGHTS
 from lpfk.models.msrresnet import MSRResNet
 

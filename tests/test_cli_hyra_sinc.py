@@ -58,7 +58,7 @@ def test_hyra_command(tmp_path, capsys):
 
 
 def test_demo_function(tmp_path):
-    from lpfk.hyra import demo
+    from lpfk.analysis.hyra import demo
 
     text = demo(tmp_path)
     s = json.loads((tmp_path / "hyra.json").read_text())

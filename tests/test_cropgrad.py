@@ -1,4 +1,4 @@
-"""The cropped backward of LAM (lpfk/_cropgrad.py): the box search against its torch reference,
+"""The cropped backward of LAM (lpfk/analysis/_cropgrad.py): the box search against its torch reference,
 and input gradients through CropGradMode against plain autograd (float64 to 1e-12, float32 to
 1e-6 of the maximum), NaN patterns included, on awkward shapes, borders and layers it must leave alone."""
 
@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpfk import _backend, _cropgrad
+from lpfk.analysis import _cropgrad
+from lpfk.ops import dispatch
 
 
 def _sparse(shape, box, dtype=torch.float32, fmt=torch.contiguous_format, seed=0):
@@ -30,7 +31,7 @@ def _sparse(shape, box, dtype=torch.float32, fmt=torch.contiguous_format, seed=0
     ],
 )
 def test_nonzero_box_matches_reference(dtype, fmt, shape, box):
-    assert _backend._EXT is not None  # the C++ search is what is tested here
+    assert dispatch._EXT is not None  # the C++ search is what is tested here
     g = _sparse(shape, box, dtype, fmt)
     assert _cropgrad.nonzero_box_reference(g) == box
     assert _cropgrad.nonzero_box(g) == box

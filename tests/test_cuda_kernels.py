@@ -16,13 +16,13 @@ import pytest
 import torch
 
 import lpfk
-from lpfk import _backend
-from lpfk.fsds import _fsds_op
-from lpfk.spectrum import _radial_spectrum_op
+from lpfk.ops import dispatch
+from lpfk.ops.fsds import _fsds_op
+from lpfk.ops.radial_spectrum import _radial_spectrum_op
 from tests import oracles
 from tests.conftest import smooth_image
 
-fsds_mod = importlib.import_module("lpfk.fsds")  # (lpfk.fsds is also the function)
+fsds_mod = importlib.import_module("lpfk.ops.fsds")  # (lpfk.fsds is also the function)
 ROOT = Path(__file__).resolve().parents[1]
 CU_FILES = sorted((ROOT / "csrc").glob("*.cu"))
 NVCC = shutil.which("nvcc")
@@ -53,7 +53,7 @@ def test_cuda_sources_compile_for_sm80_and_sm90(tmp_path):
         assert "warning" not in out.lower(), f"{name} compiled with warnings:\n{out}"
 
 
-ext = _backend._EXT
+ext = dispatch._EXT
 
 
 @pytest.mark.skipif(ext is None or not ext.with_cuda, reason="lpfk._C was built without CUDA")
@@ -76,11 +76,11 @@ def test_unavailable_gpu_backends_say_why():
                 "CUDA device" in why[name] or "not installed" in why[name] or "built" in why[name]
             )
         with pytest.raises(lpfk.BackendUnavailableError, match="backend 'cuda' is unavailable: "):
-            _backend.resolve_backend("cuda", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
+            dispatch.resolve_backend("cuda", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
         with pytest.raises(lpfk.BackendUnavailableError, match="backend 'triton' is unavailable: "):
-            _backend.resolve_backend("triton", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
+            dispatch.resolve_backend("triton", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
         assert (
-            _backend.resolve_backend("auto", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED) == "torch"
+            dispatch.resolve_backend("auto", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED) == "torch"
         )
 
 
@@ -147,8 +147,8 @@ class _StandIn:
 @pytest.fixture
 def stand_in(monkeypatch):
     fake = _StandIn()
-    monkeypatch.setattr(_backend, "_EXT", fake)
-    monkeypatch.setattr(_backend, "cuda_stream", lambda device: 1234)
+    monkeypatch.setattr(dispatch, "_EXT", fake)
+    monkeypatch.setattr(dispatch, "cuda_stream", lambda device: 1234)
 
     class Props:
         multi_processor_count = 3

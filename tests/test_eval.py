@@ -15,9 +15,10 @@ import torch
 from PIL import Image
 
 import lpfk
-from lpfk import cli, results
-from lpfk import eval as ev
-from lpfk.io import example_dir, read_image
+from lpfk import cli
+from lpfk.evaluation import results
+from lpfk.evaluation import runner as ev
+from lpfk.evaluation.images import example_dir, read_image
 from tests.imagefiles import hr_image, make_dataset, write_png16
 
 

@@ -1,4 +1,4 @@
-"""FAIG (lpfk.faig) and the degradation helpers (lpfk.degradations).
+"""FAIG (lpfk.faig) and the degradation helpers (lpfk.analysis.degradations).
 
 The published values come from tests/data/faig_a (the authors' faig.py run on the fixtures'
 TinySR; see its case.json); the batched engine is also compared with ``_faig_published`` (the
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpfk import models
-from lpfk.degradations import (
+from lpfk.analysis.degradations import (
     Degradation,
     _reflect101_index,
     degrade,
@@ -23,7 +23,7 @@ from lpfk.degradations import (
     gaussian_noise,
     quantize,
 )
-from lpfk.faig import (
+from lpfk.analysis.faig import (
     DegradationPredictor,
     _faig_published,
     ablation,

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import lpfk
-from lpfk import _fft
-from lpfk.fsds import _fsds_op
+from lpfk.ops import fft as _fft
+from lpfk.ops.fsds import _fsds_op
 from tests import oracles
 from tests.conftest import fsds_cases, smooth_image
 
@@ -153,7 +153,7 @@ def test_memory_layouts(backend):
 
 
 def test_chunking_does_not_change_results(monkeypatch):
-    """Batches are processed in chunks (lpfk/_fft.py); results must not depend on the chunk size."""
+    """Batches are processed in chunks (lpfk/ops/fft.py); results must not depend on the chunk size."""
     t = smooth_image((7, 3, 21, 16))
     p = t + 0.1 * torch.randn(t.shape, dtype=torch.float64)
     whole = lpfk.fsds(p, t, backend="cpp")

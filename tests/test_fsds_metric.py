@@ -17,7 +17,7 @@ def _data(n=7, seed=0):
 
 
 def test_update_compute_reset():
-    from lpfk.fsds_metric import FSDS
+    from lpfk.evaluation.metric import FSDS
 
     assert lpfk.FSDS is FSDS and "FSDS" in dir(lpfk)
     p, t = _data()

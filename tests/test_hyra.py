@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpfk import models
-from lpfk.hyra import (
+from lpfk.analysis.hyra import (
     Kernel,
     _apply_shift_invariant_zero_insert,
     _shift_variance_full,
@@ -21,7 +21,7 @@ from lpfk.hyra import (
     shift_invariant_kernel,
     shift_variance,
 )
-from lpfk.impulse import impulse_responses
+from lpfk.analysis.impulse import impulse_responses
 from tests.test_impulse import Bicubic, LinearSR
 
 

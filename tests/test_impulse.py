@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpfk import models
-from lpfk.impulse import impulse_responses, receptive_field, resolve_positions
+from lpfk.analysis.impulse import impulse_responses, receptive_field, resolve_positions
 
 
 class Bicubic(nn.Module):

@@ -1,11 +1,11 @@
-"""lpfk.io.read_image: every format, bit depth and channel layout lpfk eval reads, and its errors."""
+"""lpfk.evaluation.images.read_image: every format, bit depth and channel layout lpfk eval reads, and its errors."""
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from lpfk.io import image_peak, list_images, read_image
+from lpfk.evaluation.images import image_peak, list_images, read_image
 from tests.imagefiles import write_png16, write_tiff16
 
 RNG = np.random.default_rng(7)

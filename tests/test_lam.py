@@ -16,7 +16,7 @@ from lpfk.cli import main
 from tests.conftest import DATA, smooth_image
 
 CASE = DATA / "lam_a"
-L = importlib.import_module("lpfk.lam")  # the module (``lpfk.lam`` is the function)
+L = importlib.import_module("lpfk.analysis.lam")  # the module (``lpfk.analysis.lam`` is the function)
 
 
 @pytest.fixture(scope="module")

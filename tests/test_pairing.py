@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from lpfk.pairing import Method, file_key, pair_folders, parse_method
+from lpfk.evaluation.pairing import Method, file_key, pair_folders, parse_method
 
 
 def _touch(folder: Path, *names: str) -> Path:

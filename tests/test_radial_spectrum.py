@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import lpfk
-from lpfk import _fft
-from lpfk.spectrum import (
+from lpfk.ops import fft as _fft
+from lpfk.ops.radial_spectrum import (
     _bin_map,
     _radial_spectrum_backward_op,
     _radial_spectrum_op,

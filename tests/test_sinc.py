@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from lpfk.sinc import _crossing, analyze_kernel, ideal_kernel_profile, plot_sinc, sinc_analysis
+from lpfk.analysis.sinc import _crossing, analyze_kernel, ideal_kernel_profile, plot_sinc, sinc_analysis
 from tests.test_impulse import Bicubic
 
 

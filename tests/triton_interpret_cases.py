@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import lpfk
-from lpfk.fsds import _fsds_op
-from lpfk.spectrum import _radial_spectrum_op, default_n_bins, radial_bins
+from lpfk.ops.fsds import _fsds_op
+from lpfk.ops.radial_spectrum import _radial_spectrum_op, default_n_bins, radial_bins
 from tests import oracles, test_fsds, test_radial_spectrum
 from tests.conftest import fsds_cases, smooth_image
 

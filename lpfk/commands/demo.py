@@ -33,7 +33,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lpfk.io import example_dir
+    from lpfk.evaluation.images import example_dir
 
     data = Path(args.data or example_dir())
     if not (data / "HR").is_dir():
@@ -53,12 +53,12 @@ def run(args: argparse.Namespace) -> int:
         print(_spectra(Path(data), args.out, args.backend))
     if "hyra" not in args.skip:
         _section("3. HyRA and the sinc phenomenon of a small trained SR network")
-        from lpfk import hyra
+        from lpfk.analysis import hyra
 
         print(hyra.demo(args.out / "hyra"))
     if "lam" not in args.skip:
         _section("4. LAM: which input pixels an output window depends on")
-        from lpfk.lam import demo as lam_demo  # (``lpfk.lam`` itself is the function)
+        from lpfk.analysis.lam import demo as lam_demo  # (``lpfk.analysis.lam`` itself is the function)
 
         print(lam_demo(args.out / "lam"))
     print(f"\nall outputs in {args.out}/")
@@ -75,7 +75,7 @@ def _spectra(data: Path, out: Path, backend: str) -> str:
     import torch
 
     import lpfk
-    from lpfk.io import list_images, read_image
+    from lpfk.evaluation.images import list_images, read_image
 
     hr_files = list_images(data / "HR")
     if not hr_files:

@@ -111,8 +111,8 @@ def _distributed(args) -> bool:
 
 
 def _pairing(args):
-    from lpfk.io import example_dir
-    from lpfk.pairing import Method, pair_folders, parse_method
+    from lpfk.evaluation.images import example_dir
+    from lpfk.evaluation.pairing import Method, pair_folders, parse_method
 
     if args.example:
         if args.hr or args.sr:
@@ -136,7 +136,7 @@ def _pairing(args):
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lpfk import eval as ev
+    from lpfk.evaluation import runner as ev
 
     distributed = _distributed(args)
     rank = int(os.environ.get("RANK", "0")) if distributed else 0
@@ -197,7 +197,7 @@ def _share_pairing(args, distributed: bool):
         return _pairing(args)
     import torch.distributed as dist
 
-    from lpfk.eval import RankQuietError
+    from lpfk.evaluation.runner import RankQuietError
 
     box: list = [None]
     if dist.get_rank() == 0:

@@ -100,7 +100,7 @@ def _read_folder(folder: Path, names: list[str] | None, scale: int | None, chann
     ``scale`` (top-left), gray repeated to ``channels``."""
     import torch
 
-    from lpfk.io import list_images, read_image
+    from lpfk.evaluation.images import list_images, read_image
 
     if not folder.is_dir():
         raise ValueError(f"not a folder: {folder}")
@@ -129,7 +129,7 @@ def _read_folder(folder: Path, names: list[str] | None, scale: int | None, chann
 
 
 def _items(hr_dir: Path, args, channels: int, seed: int):
-    from lpfk.degradations import Degradation
+    from lpfk.analysis.degradations import Degradation
 
     files, hrs = _read_folder(hr_dir, None, args.scale, channels)
     items = [{"hr": h} for h in hrs]
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lpfk import models
-    from lpfk.faig import DegradationPredictor, ablation, conv_filters, faig, top_count
+    from lpfk.analysis.faig import DegradationPredictor, ablation, conv_filters, faig, top_count
 
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
@@ -268,7 +268,7 @@ def _plot_layers(table, ranks: dict, percents: list[float], path: Path) -> None:
     import matplotlib.pyplot as plt
     import torch
 
-    from lpfk.faig import top_count
+    from lpfk.analysis.faig import top_count
 
     n_layers = len(table.layers)
     counts = torch.tensor([layer.count for layer in table.layers], dtype=torch.float64)

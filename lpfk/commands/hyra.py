@@ -64,8 +64,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from lpfk.hyra import format_report, lr_from_hr, report
-    from lpfk.io import example_dir, read_image
+    from lpfk.analysis.hyra import format_report, lr_from_hr, report
+    from lpfk.evaluation.images import example_dir, read_image
 
     model, desc = build_model(args)
     dtype = getattr(torch, args.dtype)

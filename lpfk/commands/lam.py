@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from lpfk.io import read_image
-    from lpfk.lam import downscale, lam, save_figures
+    from lpfk.analysis.lam import downscale, lam, save_figures
+    from lpfk.evaluation.images import read_image
 
     img = read_image(args.image)
     if img.shape[0] != 3:

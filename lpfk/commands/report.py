@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lpfk import results
-    from lpfk.eval import OutputPaths
+    from lpfk.evaluation import results
+    from lpfk.evaluation.runner import OutputPaths
 
     src = args.results
     if not src.is_file():
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     run_file = OutputPaths(src).run
     if run_file.exists():
         try:
-            from lpfk.eval import EvalSettings, conventions
+            from lpfk.evaluation.runner import EvalSettings, conventions
 
             s = json.loads(run_file.read_text())["settings"]
             notes = conventions(
@@ -83,7 +83,7 @@ def _finite_values(rows, cols) -> dict[str, dict[str, list[tuple[float, ...]]]]:
     """method -> column -> values; plus "pairs:<col>" -> (fsds, col) where both are finite."""
     import math
 
-    from lpfk.results import parse_value
+    from lpfk.evaluation.results import parse_value
 
     out: dict[str, dict] = {}
     for r in rows:

@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lpfk.sinc import plot_sinc, sinc_analysis
+    from lpfk.analysis.sinc import plot_sinc, sinc_analysis
 
     model, desc = build_model(args)
     size = _size(args.size)

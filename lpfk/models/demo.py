@@ -1,7 +1,7 @@
 """The bundled demo network: MSRResNet x4 (BasicSR's architecture: bilinear skip, LeakyReLU)
 in a tiny size (16 features, 2 residual blocks, 26k parameters), trained for a few minutes on
 the bundled example images (scripts/train_demo_model.py makes it again), so that ``lpfk sinc``,
-``lpfk hyra`` and ``lpfk.hyra.demo`` show a trained network's sinc-like response with no
+``lpfk hyra`` and ``lpfk.analysis.hyra.demo`` show a trained network's sinc-like response with no
 download. Input in [0, 1]."""
 
 from __future__ import annotations

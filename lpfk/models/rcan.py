@@ -9,7 +9,7 @@ rcan.py``, which EDSR-PyTorch also ships), so the released ``RCAN_BIX{2,3,4,8}.p
     channel attention: x * sigmoid(conv_du.2(relu(conv_du.0(global average pool of x))))
 
 The global average pool of the channel attention makes every output pixel depend on every input
-pixel: RCAN has no finite receptive field (lpfk.impulse detects this and does not pack impulses).
+pixel: RCAN has no finite receptive field (lpfk.analysis.impulse detects this and does not pack impulses).
 Defaults: 10 groups, 20 blocks, 64 features, reduction 16. Input in [0, 1] (see common.py).
 """
 

@@ -28,8 +28,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from lpfk.impulse import Channels, impulse_responses
-from lpfk.spectrum import radial_counts, radial_frequencies, radial_spectrum
+from lpfk.analysis.impulse import Channels, impulse_responses
+from lpfk.ops.radial_spectrum import radial_counts, radial_frequencies, radial_spectrum
 
 _FN = "sinc_analysis"
 

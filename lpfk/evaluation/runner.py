@@ -2,13 +2,13 @@
 ground truth, rows appended as they complete, resumable, sharded across torch.distributed ranks.
 
 Pipeline (per process): a DataLoader whose workers decode one HR image and all its SR versions
-per item (lpfk.io.read_image); the main process groups consecutive pairs of one shape into
+per item (lpfk.evaluation.images.read_image); the main process groups consecutive pairs of one shape into
 batches of at most ``batch_values`` HR values, computes the metrics batch-wise and appends the
 rows. Memory is bounded by the workers' prefetch and one batch, whatever the dataset size.
 
 Metric conventions (the numbers the columns hold):
 - fsds: lpfk.fsds(SR, HR) on all channels of the (cropped) integer images, float32 on the cpp
-  backend; ``fsds_normalize_by`` as in lpfk.fsds.
+  backend; ``fsds_normalize_by`` as in lpfk.ops.fsds.
 - psnr: torchmetrics' peak_signal_noise_ratio in float64 on the images' integer scale (8-bit
   0..255, 16-bit 0..65535; an 8-bit image paired with a 16-bit one is scaled by 257 = 65535/255),
   data range = that peak. On RGB and gray integer data every squared error sums exactly.
@@ -40,9 +40,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from lpfk import results
-from lpfk.pairing import Item, Pairing
-from lpfk.results import Row
+from lpfk.evaluation import results
+from lpfk.evaluation.pairing import Item, Pairing
+from lpfk.evaluation.results import Row
 
 MetricName = Literal["fsds", "psnr", "ssim"]
 
@@ -225,7 +225,7 @@ class _ItemSource(torch.utils.data.Dataset):
         return len(self.items)
 
     def __getitem__(self, i: int) -> _Decoded:
-        from lpfk.io import read_image
+        from lpfk.evaluation.images import read_image
 
         t0 = time.perf_counter()
         item = self.items[i]
@@ -373,7 +373,7 @@ def run_shard(
         if delay:
             time.sleep(float(delay))
 
-    from lpfk.io import image_peak
+    from lpfk.evaluation.images import image_peak
 
     for dec in loader:
         stats.decode_s += dec.decode_s

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
-from lpfk import _backend
+from lpfk.ops import dispatch
 
 Box = tuple[int, int, int, int]  # rows [r0, r1), columns [c0, c1)
 _FULL = 0.8  # a box covering this share of the area is treated as full from the next batch on
@@ -51,7 +51,7 @@ def nonzero_box_reference(g: torch.Tensor) -> Box | None:
 def nonzero_box(g: torch.Tensor) -> Box | None:
     """``nonzero_box_reference``, with one pass of ``lpfk._C.nonzero_rows_cols`` for CPU float32 /
     float64 tensors when the extension is built."""
-    ext = _backend._EXT if g.device.type == "cpu" and g.dtype in (torch.float32, torch.float64) else None
+    ext = dispatch._EXT if g.device.type == "cpu" and g.dtype in (torch.float32, torch.float64) else None
     if ext is None or g.dim() != 4 or g.numel() == 0 or min(g.stride()) < 0:
         return nonzero_box_reference(g)
     rows = torch.empty(g.shape[2], dtype=torch.uint8)

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lpfk._validate import INTEGER_DTYPES, check_tensor
+from lpfk.ops.validate import INTEGER_DTYPES, check_tensor
 
 DownscaleMode = Literal["bicubic", "bilinear"]
 NoiseRng = Literal["torch", "numpy"]

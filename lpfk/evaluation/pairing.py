@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lpfk.io import IMAGE_SUFFIXES, list_images
+from lpfk.evaluation.images import IMAGE_SUFFIXES, list_images
 
 _SHOW = 10  # names listed per problem in an error message
 

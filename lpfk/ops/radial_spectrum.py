@@ -20,9 +20,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from lpfk import _backend
-from lpfk._fft import chunk_items, rfft2_adjoint, rfft_column_weights
-from lpfk._validate import as_compute, check_choice, check_tensor, compute_dtype
+from lpfk.ops import dispatch
+from lpfk.ops.fft import chunk_items, rfft2_adjoint, rfft_column_weights
+from lpfk.ops.validate import as_compute, check_choice, check_tensor, compute_dtype
 
 Spectrum = Literal["magnitude", "power"]
 Statistic = Literal["mean", "sum"]
@@ -224,7 +224,7 @@ def _radial_cpp(x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize
     dtype = compute_dtype(x.dtype)
     bins = radial_bins(h, w, n_bins)
     bin_map = bins.index(x.device, torch.int32)
-    ext, threads = _backend.extension(), _backend.num_threads()
+    ext, threads = dispatch.extension(), dispatch.num_threads()
     sums = torch.empty(n, n_bins, dtype=torch.float64)
     step = chunk_items(h * w * dtype.itemsize, n, 1, threads)
     for s in range(0, n, step):
@@ -247,15 +247,15 @@ def _radial_gpu(
     n, h, w = x.shape
     dtype = compute_dtype(x.dtype)
     order, starts = radial_bins(h, w, n_bins).sorted_index(x.device)
-    with _backend.on_device(x.device):
+    with dispatch.on_device(x.device):
         spec = torch.fft.rfft2(x.to(dtype)).contiguous()
         if backend == "triton":
-            sums = _backend.triton_kernels("radial_spectrum").radial_sums(spec, order, starts, w, power)
+            sums = dispatch.triton_kernels("radial_spectrum").radial_sums(spec, order, starts, w, power)
         else:
             sums = torch.empty(n, n_bins, dtype=torch.float64, device=x.device)
-            _backend.extension().radial_sums_cuda(
+            dispatch.extension().radial_sums_cuda(
                 spec.data_ptr(), str(dtype).removeprefix("torch."), n, h, w, order.data_ptr(),
-                starts.data_ptr(), n_bins, power, sums.data_ptr(), _backend.cuda_stream(x.device),
+                starts.data_ptr(), n_bins, power, sums.data_ptr(), dispatch.cuda_stream(x.device),
             )  # fmt: skip
     _check_finite(sums)
     counts = radial_bins(h, w, n_bins).counts_tensor(sums.device, sums.dtype)
@@ -340,7 +340,7 @@ def radial_spectrum(
     spectrum: Spectrum = "magnitude",
     statistic: Statistic = "mean",
     normalize: bool = False,
-    backend: _backend.Backend = "auto",
+    backend: dispatch.Backend = "auto",
 ) -> torch.Tensor:
     """Radial spectrum of each image: ``x`` [..., H, W] real -> [..., R].
 
@@ -373,7 +373,7 @@ def radial_spectrum(
     batch = x.shape[:-2]
     dtype = compute_dtype(x.dtype)
     flat = as_compute(x, dtype).reshape(math.prod(batch), h, w)
-    be = _backend.resolve_backend(backend, x.device, _FN, _IMPLEMENTED)
+    be = dispatch.resolve_backend(backend, x.device, _FN, _IMPLEMENTED)
     power, mean = spectrum == "power", statistic == "mean"
     if be == "torch":
         out = _radial_spectrum(flat.to(dtype), r, power, mean, normalize)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from lpfk._validate import INTEGER_DTYPES, check_tensor
+from lpfk.ops.validate import INTEGER_DTYPES, check_tensor
 
 AblationMode = Literal["baseline", "zero"]
 PerSample = Literal["auto", "loop", "grouped"]

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpfk import _cropgrad
+from lpfk.analysis import _cropgrad
 
 PathKind = Literal["blur", "linear"]
 BaselineKind = Literal["blur", "black"]
@@ -646,7 +646,7 @@ def _attribute(
         retry = False
         with torch.enable_grad():
             # the backward of convolutions and pixel shuffles formed only where the gradient is
-            # non-zero (lpfk/_cropgrad.py): exact, and most of the tail of an SR network is skipped
+            # non-zero (lpfk/analysis/_cropgrad.py): exact, and most of the tail of an SR network is skipped
             with contextlib.ExitStack() as stack:
                 if meter is not None:
                     stack.enter_context(torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack))
@@ -834,7 +834,7 @@ def lam(
         dtype: torch.float32 (default) or torch.float64; image, weights and path are cast to it.
         pack_windows: share backward passes between windows with disjoint receptive fields.
         crop_backward: form the input gradient of convolutions and pixel shuffles only over the
-            box where the incoming gradient is non-zero (``lpfk/_cropgrad.py``): the same values up
+            box where the incoming gradient is non-zero (``lpfk/analysis/_cropgrad.py``): the same values up
             to rounding (float32: ~1e-6 of the maximum), most of the backward of the tail skipped.
 
     Returns a ``LAMResult`` (attribution, map, diffusion_index, output, objective values).
@@ -1100,13 +1100,13 @@ def downscale(hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]
 
 def demo(out_dir: str | Path) -> str:
     """LAM on the bundled example image (lpfk/data/example/HR/0001.png, bicubic x4 to 24 x 32) with
-    the bundled trained demo network (a tiny MSRResNet x4, as ``lpfk.hyra.demo``): two windows in
+    the bundled trained demo network (a tiny MSRResNet x4, as ``lpfk.analysis.hyra.demo``): two windows in
     one call, figures and lam.json in ``out_dir``. Returns a short text report. About a second on
     a CPU."""
     import json
     import time
 
-    from lpfk.io import example_dir, read_image
+    from lpfk.evaluation.images import example_dir, read_image
     from lpfk.models.demo import demo_model
 
     out_dir = Path(out_dir)

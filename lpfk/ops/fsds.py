@@ -17,9 +17,9 @@ from typing import Literal
 
 import torch
 
-from lpfk import _backend
-from lpfk._fft import chunk_items, rfft2_adjoint
-from lpfk._validate import as_compute, check_choice, check_tensor, compute_dtype
+from lpfk.ops import dispatch
+from lpfk.ops.fft import chunk_items, rfft2_adjoint
+from lpfk.ops.validate import as_compute, check_choice, check_tensor, compute_dtype
 
 Reduction = Literal["none", "mean", "sum"]
 NormalizeBy = Literal["target", "prediction"]
@@ -140,7 +140,7 @@ def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> 
     if dtype == torch.float64:  # the float64 kernels read float64 only (rare mixed inputs)
         pred, target = pred.to(dtype), target.to(dtype)
     hp = h + h % 2
-    ext, threads = _backend.extension(), _backend.num_threads()
+    ext, threads = dispatch.extension(), dispatch.num_threads()
     num = torch.empty(n, dtype=torch.float64)
     den = torch.empty(n, dtype=torch.float64)
     stats = torch.empty(6, n, dtype=torch.float64)  # per input: shift, mean, std
@@ -192,7 +192,7 @@ def _fsds_gpu(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, bac
     dtype = compute_dtype(pred.dtype, target.dtype)
     hp = h + h % 2
     specs, w_means, inv_stds = [], [], []
-    with _backend.on_device(pred.device):
+    with dispatch.on_device(pred.device):
         for x, which in ((pred, "pred"), (target, "target")):
             x = x.to(dtype)
             std, mean = torch.std_mean(x, dim=(1, 2, 3))
@@ -202,17 +202,17 @@ def _fsds_gpu(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, bac
             inv_stds.append(1.0 / std.double())
         stats = (w_means[0], inv_stds[0], w_means[1], inv_stds[1])
         if backend == "triton":
-            num, den = _backend.triton_kernels("fsds").fsds_sums(specs[0], specs[1], h, *stats, by_prediction)
+            num, den = dispatch.triton_kernels("fsds").fsds_sums(specs[0], specs[1], h, *stats, by_prediction)
         else:
             rows, groups = _cuda_groups(n * c * 2, hp // 2, pred.device)
             workspace = torch.empty(
                 n * c * 2 * groups * (w // 2 + 1) * 4, dtype=torch.float64, device=pred.device
             )
             partial = torch.empty(n, c * 2 * groups, 2, dtype=torch.float64, device=pred.device)
-            _backend.extension().fsds_sums_cuda(
+            dispatch.extension().fsds_sums_cuda(
                 specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), n, c, h, w,
                 *(s.data_ptr() for s in stats), by_prediction, rows, groups, workspace.data_ptr(),
-                partial.data_ptr(), _backend.cuda_stream(pred.device),
+                partial.data_ptr(), dispatch.cuda_stream(pred.device),
             )  # fmt: skip
             num, den = partial.sum(dim=1).unbind(-1)
     return _to_db(num, den).to(dtype)
@@ -260,7 +260,7 @@ def fsds(
     *,
     reduction: Reduction = "none",
     normalize_by: NormalizeBy = "target",
-    backend: _backend.Backend = "auto",
+    backend: dispatch.Backend = "auto",
 ) -> torch.Tensor:
     """FSDS in dB between ``pred`` and ``target`` (higher is closer; identical images give +inf).
 
@@ -309,7 +309,7 @@ def fsds(
     p = as_compute(pred, dtype).reshape(math.prod(batch), c, h, w)
     t = as_compute(target, dtype).reshape(math.prod(batch), c, h, w)
     by_prediction = normalize_by == "prediction"
-    be = _backend.resolve_backend(backend, pred.device, _FN, _IMPLEMENTED)
+    be = dispatch.resolve_backend(backend, pred.device, _FN, _IMPLEMENTED)
     if be == "torch":
         values = _fsds(p.to(dtype), t.to(dtype), by_prediction)
     else:

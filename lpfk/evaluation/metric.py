@@ -1,5 +1,5 @@
 """``lpfk.FSDS``: FSDS as a torchmetrics ``Metric``, for validation loops and multi-process
-evaluation (DDP, torchrun, Lightning). The maths is ``lpfk.fsds``; this class only holds state.
+evaluation (DDP, torchrun, Lightning). The maths is ``lpfk.ops.fsds``; this class only holds state.
 
 States (synchronised across processes by ``compute()`` through torchmetrics):
     reduction "mean"/"sum": fsds_sum (float64, summed), total (int64, summed)
@@ -13,8 +13,8 @@ from typing import Any, Literal
 import torch
 from torchmetrics import Metric
 
-from lpfk._validate import check_choice
-from lpfk.fsds import NormalizeBy, fsds
+from lpfk.ops.fsds import NormalizeBy, fsds
+from lpfk.ops.validate import check_choice
 
 _FN = "FSDS"
 
@@ -23,14 +23,14 @@ class FSDS(Metric):
     """Mean (or sum, or every value) of FSDS in dB over all images seen by ``update``.
 
     Args:
-        normalize_by: "target" (as published) or "prediction"; see ``lpfk.fsds``.
+        normalize_by: "target" (as published) or "prediction"; see ``lpfk.ops.fsds``.
         reduction: "mean" (default), "sum", or "none" (the values of every image, in update order;
             across processes, rank 0's first, then rank 1's, ...).
-        backend: as in ``lpfk.fsds``.
+        backend: as in ``lpfk.ops.fsds``.
         **kwargs: torchmetrics ``Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     ``update(preds, target)``: [C, H, W] (one image) or [..., C, H, W] (a batch), float or
-    integer, as ``lpfk.fsds``. ``compute()`` returns a float32 scalar (the sum is kept in float64),
+    integer, as ``lpfk.ops.fsds``. ``compute()`` returns a float32 scalar (the sum is kept in float64),
     or a [N] tensor for reduction "none". Identical images give +inf, and so does the mean over
     them: report it (as lpfk eval does) rather than average it away. A constant image raises
     ValueError.

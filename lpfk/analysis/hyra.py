@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lpfk.impulse import (
+from lpfk.analysis.impulse import (
     Channels,
     ImpulseResponses,
     _origins,
@@ -335,7 +335,7 @@ class HyRA:
         """Power of f, L and N below and above ``cutoff`` cycles per output pixel (default the LR
         Nyquist frequency 0.5/s, above which an LR image has nothing), from ``radial_spectrum``
         (sums over bins; the spectrum's corners beyond 0.5 are left out as there)."""
-        from lpfk.spectrum import radial_frequencies, radial_spectrum
+        from lpfk.ops.radial_spectrum import radial_frequencies, radial_spectrum
 
         cutoff = 0.5 / self.scale if cutoff is None else cutoff
         out = {}
@@ -555,7 +555,7 @@ def plot_hyra(result: HyRA, path: str | Path, lr: torch.Tensor | None = None, in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from lpfk.spectrum import radial_frequencies, radial_spectrum
+    from lpfk.ops.radial_spectrum import radial_frequencies, radial_spectrum
 
     imgs = {
         "f(x)": result.output[index],
@@ -662,8 +662,8 @@ def report(
     (hyra_<system>.png, shift_variance.png, sinc.png) and hyra.json in ``out_dir``; returns the
     JSON's content. All of it linearises at ``background`` (a number, per-channel values, or
     "mean": the image's mean colour) with impulses of ``amplitude``."""
-    from lpfk.impulse import impulse_responses as _responses
-    from lpfk.sinc import analyze_kernel, plot_sinc
+    from lpfk.analysis.impulse import impulse_responses as _responses
+    from lpfk.analysis.sinc import analyze_kernel, plot_sinc
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -758,9 +758,9 @@ def demo(out_dir: str | Path) -> str:
     HyRA linearises at the image's mean colour with small impulses (a = 0.05), where L(x) is the
     blurred image and N(x) carries the edges; the kernel is also measured in the published
     setting (a = 1 on black, sinc_published.png), where this small network is far from linear."""
-    from lpfk.io import example_dir, read_image
+    from lpfk.analysis.sinc import plot_sinc, sinc_analysis
+    from lpfk.evaluation.images import example_dir, read_image
     from lpfk.models.demo import DEMO_CONFIG, demo_model
-    from lpfk.sinc import plot_sinc, sinc_analysis
 
     model = demo_model()
     hr = read_image(example_dir() / "HR" / "0001.png").float() / 255

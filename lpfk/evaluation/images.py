@@ -112,4 +112,4 @@ def list_images(folder: str | Path) -> list[Path]:
 
 def example_dir() -> Path:
     """The bundled example dataset: HR/ and one folder per stand-in SR method."""
-    return Path(__file__).parent / "data" / "example"
+    return Path(__file__).resolve().parent.parent / "data" / "example"

@@ -13,8 +13,9 @@ Use::
     ...                                          # write png and js
     print(out.report())                          # "wrote lpfk_out/sinc/sinc.png, lpfk_out/sinc/sinc.json"
 
-A folder that some other code fills (file names not known in advance) is claimed whole with
-``out.claim_folder("hyra")``: it must be absent or empty unless ``--overwrite``.
+A folder that some other code fills (file names not known in advance) is claimed whole with a
+trailing slash, ``out.claim("hyra/")`` (or ``out.claim_folder("hyra")``): it must be absent or
+empty unless ``--overwrite``. Claim everything in one call: a refusal then creates nothing.
 """
 
 from __future__ import annotations
@@ -71,34 +72,35 @@ class Output:
         )
 
     def claim(self, *names: str) -> list[Path]:
-        """Paths of ``names`` inside the folder, created if needed. Raises OutputExistsError if
-        any of them already exists, was not claimed earlier in this run and ``--overwrite`` was not
-        given; nothing is claimed then."""
+        """Paths of ``names`` inside the folder; a name may hold sub-folders (``"eval/rows.csv"``)
+        and a name ending in ``/`` claims a whole folder that other code fills (``"hyra/"``).
+
+        Raises OutputExistsError, and claims nothing, if a file already exists (or a claimed
+        folder holds files) that this run did not claim before, unless ``--overwrite`` was given.
+        Otherwise creates the folders and remembers the paths (see :meth:`written`)."""
         if not names:
             raise ValueError("Output.claim: expected at least one file name, got none")
-        paths = [self.folder / n for n in names]
         if self.folder.exists() and not self.folder.is_dir():
             raise OutputExistsError(f"--out {self.folder} exists and is not a folder")
-        for path in paths:
-            if path.exists() and path not in self._claimed and not self.overwrite:
+        paths = [self.folder / n for n in names]
+        for name, path in zip(names, paths, strict=True):
+            if self.overwrite or path in self._claimed or not path.exists():
+                continue
+            if name.endswith("/") and path.is_dir():
+                if any(path.iterdir()):
+                    raise self._refuse(path, "holds files")
+            else:
                 raise self._refuse(path, "exists")
-        self.folder.mkdir(parents=True, exist_ok=True)
-        self._claimed += [p for p in paths if p not in self._claimed]
+        for name, path in zip(names, paths, strict=True):
+            (path if name.endswith("/") else path.parent).mkdir(parents=True, exist_ok=True)
+            if path not in self._claimed:
+                self._claimed.append(path)
         return paths
 
     def claim_folder(self, name: str) -> Path:
-        """A sub-folder filled by other code: refused if it holds files and ``--overwrite`` was
-        not given. Every file found in it after the run counts as written (see :meth:`written`)."""
-        path = self.folder / name
-        if path.exists() and not self.overwrite and path not in self._claimed:
-            if not path.is_dir():
-                raise self._refuse(path, "exists")
-            if any(path.iterdir()):
-                raise self._refuse(path, "holds files")
-        path.mkdir(parents=True, exist_ok=True)
-        if path not in self._claimed:
-            self._claimed.append(path)
-        return path
+        """``claim(name + "/")``: a sub-folder filled by other code; every file in it after the
+        run counts as written."""
+        return self.claim(name.rstrip("/") + "/")[0]
 
     def written(self) -> list[Path]:
         """The claimed files that exist now (the files of a claimed folder, sorted)."""

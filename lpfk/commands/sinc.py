@@ -1,13 +1,15 @@
 """``lpfk sinc``: the impulse response of an SR network, its spectrum, cutoff and the closest
-ideal low-pass, as a figure and a JSON."""
+ideal low-pass, as a figure and JSON files (default folder lpfk_out/sinc/)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from lpfk.commands._model import add_model_args, build_model
+from lpfk.commands._output import Output, add_output_args
+
+FILES = ("sinc.png", "sinc.json", "sinc_profile.json")
 
 
 def add_parser(sub) -> None:
@@ -16,45 +18,52 @@ def add_parser(sub) -> None:
         help="impulse response of an SR network: the sinc-like kernel, its spectrum and cutoff",
         description="Impulse response (f(b + a delta_p) - f(b)) / a at one LR position, never clamped; "
         "its radial spectrum, -3/-6 dB cutoffs, DC gain and the closest ideal low-pass. "
-        "Writes sinc.png and sinc.json.",
+        f"Writes {', '.join(FILES)} into --out.",
     )
     add_model_args(p)
-    p.add_argument(
-        "--size", type=int, nargs="+", default=[48], metavar="N", help="LR input size: H [W] (default 48)"
+    g = p.add_argument_group("impulse")
+    g.add_argument(
+        "--size", type=int, nargs="+", default=[48], metavar="N", help="LR input size: H [W] (default: 48)"
     )
-    p.add_argument(
-        "--position", type=int, nargs=2, default=None, metavar=("Y", "X"), help="LR position (default centre)"
+    g.add_argument(
+        "--position",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("Y", "X"),
+        help="LR position of the impulse (default: the centre)",
     )
-    p.add_argument("--amplitude", type=float, default=1.0, help="impulse amplitude a (default 1)")
-    p.add_argument("--background", type=float, default=0.0, help="background b (default 0)")
-    p.add_argument(
+    g.add_argument("--amplitude", type=float, default=1.0, help="impulse amplitude a (default: 1)")
+    g.add_argument("--background", type=float, default=0.0, help="background value b (default: 0)")
+    g.add_argument(
         "--channels",
         choices=("all", "each"),
         default="all",
-        help="impulse in all input channels (default) or each",
+        help="impulse in all input channels at once, or in each (default: all)",
     )
-    p.add_argument(
-        "--out", type=Path, default=Path("lpfk_out/sinc"), help="output folder (default lpfk_out/sinc)"
-    )
+    add_output_args(p, "sinc")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from lpfk.analysis.sinc import plot_sinc, sinc_analysis
+    from lpfk.analysis.sinc import sinc_analysis
+    from lpfk.plots.sinc import plot_sinc
 
-    model, desc = build_model(args)
     size = _size(args.size)
+    out = Output.from_args(args)
+    png, js, prof = out.claim(*FILES)  # refuses before any work
+    model, desc = build_model(args)
     position = tuple(args.position) if args.position else "center"
     a = sinc_analysis(
         model, size, position, channels=args.channels, amplitude=args.amplitude, background=args.background
     )
-    args.out.mkdir(parents=True, exist_ok=True)
     summary = {**desc, **a.summary()}
-    (args.out / "sinc.json").write_text(json.dumps(summary, indent=2))
-    title = f"{desc['model']} x{a.scale}, impulse at {summary['position']} of a {size[0]} x {size[1]} input"
-    plot_sinc(a, args.out / "sinc.png", title=title)
-    print(_report(summary))
-    print(f"wrote {args.out / 'sinc.png'}, {args.out / 'sinc.json'}")
+    js.write_text(json.dumps(summary, indent=2))
+    prof.write_text(json.dumps(a.profile_record(), indent=1))
+    title = f"{desc['model']} x{a.scale}, impulse at {list(a.position)} of a {size[0]} x {size[1]} input"
+    plot_sinc(a, png, title=title)
+    print(report(a, desc["model"]))
+    print(out.report())
     return 0
 
 
@@ -65,19 +74,20 @@ def _size(values: list[int]) -> tuple[int, int]:
 
 
 def _fmt(values) -> str:
-    return ", ".join("n/a" if v is None else f"{v:.3f}" for v in values)
+    return ", ".join("n/a" if v != v else f"{v:.3f}" for v in values.tolist())
 
 
-def _report(s: dict) -> str:
-    rf = s["receptive_field"]
-    ext = rf["extent_hr_px"]
+def report(a, model: str) -> str:
+    """The sinc numbers of ``a`` (a SincAnalysis) as a few printed lines."""
+    h, w = a.input_size
     lines = [
-        f"{s['model']} x{s['scale']}: impulse response at {s['position']} of a {s['input_size'][0]} x {s['input_size'][1]} input",
-        f"  receptive field: {'local, ' + str(ext) + ' output pixels' if rf['local'] else rf['reason']}",
-        f"  DC gain per channel:           {_fmt(s['dc_gain'])}  (clamped at 0, as an 8-bit PNG would: {_fmt(s['dc_gain_clamped_at_0'])})",
-        f"  -3 dB / -6 dB cutoff:          {_fmt(s['cutoff_3db_cycles_per_px'])} / {_fmt(s['cutoff_6db_cycles_per_px'])} cycles/px "
-        f"(LR Nyquist {s['lr_nyquist_cycles_per_px']:.3f})",
-        f"  closest ideal low-pass:        cutoff {_fmt(s['ideal_lowpass']['cutoff_cycles_per_px'])}, gain {_fmt(s['ideal_lowpass']['gain'])}",
-        f"  negative lobe (min/max):       {_fmt(s['negative_lobe_min_over_max'])}",
+        f"{model} x{a.scale}: impulse response at {list(a.position)} of a {h} x {w} input",
+        f"  receptive field:               {a.receptive_field}",
+        f"  DC gain per channel:           {_fmt(a.dc_gain)}  (clamped at 0, as an 8-bit PNG would: {_fmt(a.dc_gain_clamped)})",
+        f"  -3 dB / -6 dB cutoff:          {_fmt(a.cutoff_3db)} / {_fmt(a.cutoff_6db)} cycles/px "
+        f"(LR Nyquist {a.lr_nyquist:.3f})",
+        f"  closest ideal low-pass:        cutoff {_fmt(a.ideal_cutoff)} cycles/px, gain {_fmt(a.ideal_gain)} "
+        "(least-squares box fit to |H|/s^2: the mean gain in its band)",
+        f"  negative lobe (min/max):       {_fmt(a.negative_lobe)}",
     ]
     return "\n".join(lines)

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from lpfk.analysis.sinc import _crossing, analyze_kernel, ideal_kernel_profile, plot_sinc, sinc_analysis
+from lpfk.analysis.sinc import _crossing, analyze_kernel, ideal_kernel_profile, sinc_analysis
+from lpfk.plots.sinc import plot_sinc
 from tests.test_impulse import Bicubic
 
 
@@ -68,3 +69,22 @@ def test_errors():
         analyze_kernel(torch.zeros(3, 3), 0)
     with pytest.raises(ValueError, match="one position"):
         sinc_analysis(Bicubic(2), (4, 4), "all")
+
+
+def test_summary_is_short_and_the_profile_is_apart():
+    a = sinc_analysis(Bicubic(2), (10, 12))
+    s = a.summary()
+    assert "profile" not in s and s["position"] == [5, 6] and s["input_size"] == [10, 12]
+    assert sum(len(v) if isinstance(v, list) else 1 for v in s.values()) < 60
+    p = a.profile_record()
+    n = len(p["frequencies_cycles_per_px"])
+    assert n > 50 and len(p["gain_mean_over_channels"]) == n and len(p["gain_per_channel"]) == 3
+    assert p["gain_mean_over_channels"][0] == pytest.approx(float(a.dc_gain.mean()))
+
+
+def test_receptive_field_reads_as_text():
+    rf = sinc_analysis(Bicubic(2), (12, 12)).receptive_field
+    text = str(rf)
+    assert text.startswith("local: ") and "{" not in text and "output pixels beyond" in text
+    up, down, left, right = rf.extent
+    assert f"{up} up, {down} down, {left} left, {right} right" in text

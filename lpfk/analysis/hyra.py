@@ -663,7 +663,8 @@ def report(
     JSON's content. All of it linearises at ``background`` (a number, per-channel values, or
     "mean": the image's mean colour) with impulses of ``amplitude``."""
     from lpfk.analysis.impulse import impulse_responses as _responses
-    from lpfk.analysis.sinc import analyze_kernel, plot_sinc
+    from lpfk.analysis.sinc import analyze_kernel
+    from lpfk.plots.sinc import plot_sinc  # moves with report() to commands/hyra.py
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -702,7 +703,6 @@ def report(
     a = analyze_kernel(k.weight, k.scale, anchor=k.anchor)
     a.info.update({"position": list(k.position), "receptive_field": r.receptive_field.as_dict()})
     sinc = a.summary()
-    sinc.pop("profile")
     summary["sinc"] = sinc
     plot_sinc(a, out / "sinc.png", title=f"impulse response at {list(k.position)} of a {h} x {w} input")
     if shift_variance_map:
@@ -758,9 +758,10 @@ def demo(out_dir: str | Path) -> str:
     HyRA linearises at the image's mean colour with small impulses (a = 0.05), where L(x) is the
     blurred image and N(x) carries the edges; the kernel is also measured in the published
     setting (a = 1 on black, sinc_published.png), where this small network is far from linear."""
-    from lpfk.analysis.sinc import plot_sinc, sinc_analysis
+    from lpfk.analysis.sinc import sinc_analysis
     from lpfk.evaluation.images import example_dir, read_image
     from lpfk.models.demo import DEMO_CONFIG, demo_model
+    from lpfk.plots.sinc import plot_sinc  # moves with demo() to commands/
 
     model = demo_model()
     hr = read_image(example_dir() / "HR" / "0001.png").float() / 255
@@ -770,7 +771,6 @@ def demo(out_dir: str | Path) -> str:
     a = sinc_analysis(model, tuple(lr.shape[-2:]))
     plot_sinc(a, Path(out_dir) / "sinc_published.png", title="impulse of 1 on black (the published setting)")
     pub = a.summary()
-    pub.pop("profile")
     s["sinc_published_setting"] = pub
     (Path(out_dir) / "hyra.json").write_text(json.dumps(s, indent=2))
     return "HyRA of the bundled tiny MSRResNet x4 on the example image:\n" + format_report(s)

@@ -103,6 +103,18 @@ class ReceptiveField:
             return f"global operation ({names}): every output pixel depends on every input pixel"
         return f"the influence of one pixel reaches the borders of the {h} x {w} input"
 
+    def __str__(self) -> str:
+        """One readable line, e.g. ``local: 28 up, 27 down, 28 left, 27 right output pixels beyond
+        the impulse's 4 x 4 block (margin 7 x 7 LR pixels)``."""
+        if not self.local:
+            return f"not local: {self.reason}"
+        up, down, left, right = self.extent
+        s = self.scale
+        return (
+            f"local: {up} up, {down} down, {left} left, {right} right output pixels beyond the impulse's "
+            f"{s} x {s} block (margin {self.margin(0)} x {self.margin(1)} LR pixels)"
+        )
+
     def as_dict(self) -> dict:
         up, down, left, right = self.extent
         return {

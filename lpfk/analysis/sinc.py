@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from lpfk.analysis.impulse import Channels, impulse_responses
+from lpfk.analysis.impulse import Channels, ReceptiveField, impulse_responses
 from lpfk.ops.radial_spectrum import radial_counts, radial_frequencies, radial_spectrum
 
 _FN = "sinc_analysis"
@@ -51,17 +50,26 @@ class SincAnalysis:
     ideal_gain: torch.Tensor
     negative_lobe: torch.Tensor  # min(h) / max(h) per channel
     negative_share: torch.Tensor  # -sum(min(h, 0)) / sum(max(h, 0)) per channel
-    info: dict = dataclasses.field(default_factory=dict)
+    spectrum_size: int = 128  # N of the zero-padded N x N spectrum
+    # where the kernel came from (set by ``sinc_analysis``; None for ``analyze_kernel``)
+    position: tuple[int, int] | None = None  # LR (row, column) of the impulse
+    input_size: tuple[int, int] | None = None  # LR (H, W)
+    amplitude: float | None = None
+    receptive_field: ReceptiveField | None = None
+    info: dict = dataclasses.field(default_factory=dict)  # further JSON-ready entries of summary()
 
     @property
     def lr_nyquist(self) -> float:
         return 0.5 / self.scale
 
     def summary(self) -> dict:
+        """The numbers as a short JSON-ready dict (per-channel lists; NaN as None). The radial
+        profile (hundreds of values) is in :meth:`profile_record`, not here."""
+
         def vals(t: torch.Tensor) -> list[float | None]:
             return [None if math.isnan(v) else v for v in t.double().tolist()]
 
-        return {
+        out = {
             "scale": self.scale,
             "kernel_size": list(self.kernel.shape[-2:]),
             "lr_nyquist_cycles_per_px": self.lr_nyquist,
@@ -72,11 +80,25 @@ class SincAnalysis:
             "ideal_lowpass": {"cutoff_cycles_per_px": vals(self.ideal_cutoff), "gain": vals(self.ideal_gain)},
             "negative_lobe_min_over_max": vals(self.negative_lobe),
             "negative_over_positive_sum": vals(self.negative_share),
-            "profile": {
-                "frequencies_cycles_per_px": self.frequencies.tolist(),
-                "gain_mean_over_channels": self.profile.mean(0).tolist(),
-            },
-            **self.info,
+            "spectrum_size": self.spectrum_size,
+        }
+        if self.position is not None:
+            out["position"] = list(self.position)
+        if self.input_size is not None:
+            out["input_size"] = list(self.input_size)
+        if self.amplitude is not None:
+            out["amplitude"] = self.amplitude
+        if self.receptive_field is not None:
+            out["receptive_field"] = self.receptive_field.as_dict()
+        return {**out, **self.info}
+
+    def profile_record(self) -> dict:
+        """The radial profile: frequencies (cycles per output pixel) and |H| / s^2 per channel
+        and averaged over channels, JSON-ready."""
+        return {
+            "frequencies_cycles_per_px": self.frequencies.tolist(),
+            "gain_per_channel": self.profile.tolist(),
+            "gain_mean_over_channels": self.profile.mean(0).tolist(),
         }
 
 
@@ -145,7 +167,7 @@ def analyze_kernel(
         ideal_gain=ideal_gain,
         negative_lobe=torch.where(mx > 0, mn / mx.clamp(min=1e-300), torch.zeros_like(mx)),
         negative_share=torch.where(pos > 0, -neg / pos.clamp(min=1e-300), torch.zeros_like(pos)),
-        info={"spectrum_size": n},
+        spectrum_size=n,
     )
 
 
@@ -170,15 +192,13 @@ def sinc_analysis(
     oy, ox = r.origins[0].tolist()
     s = r.scale
     a = analyze_kernel(k, s, anchor=(s * y - oy, s * x - ox), pad_to=pad_to)
-    a.info.update(
-        {
-            "position": [y, x],
-            "input_size": list(r.size),
-            "amplitude": r.amplitude,
-            "receptive_field": r.receptive_field.as_dict(),
-        }
+    return dataclasses.replace(
+        a,
+        position=(y, x),
+        input_size=tuple(r.size),
+        amplitude=r.amplitude,
+        receptive_field=r.receptive_field,
     )
-    return a
 
 
 def ideal_kernel_profile(
@@ -192,77 +212,3 @@ def ideal_kernel_profile(
     safe = torch.where(r > 0, r, torch.ones_like(r))
     val = fc * torch.special.bessel_j1(torch.where(r > 0, arg, torch.ones_like(arg))) / safe
     return g * s2 * torch.where(r > 0, val, torch.full_like(r, math.pi * fc * fc))
-
-
-def plot_sinc(a: SincAnalysis, path: str | Path, title: str | None = None) -> None:
-    """Four panels as a PNG: the spatial response (diverging colours: negative lobes in blue), its
-    profile through the centre with the closest ideal low-pass, the log spectrum, and the radial
-    profile with the cutoffs. Channels are averaged."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    s = a.scale
-    k = a.kernel.mean(0)
-    kh, kw = k.shape
-    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), dpi=110)
-    v = float(k.abs().max()) or 1.0
-    im = axes[0].imshow(k.numpy(), cmap="RdBu_r", vmin=-v, vmax=v)
-    fig.colorbar(im, ax=axes[0], fraction=0.046)
-    axes[0].set_title("impulse response (output pixels)")
-
-    cy = a.anchor[0] + (s - 1) / 2  # centre of the impulse's s x s block
-    cx = a.anchor[1] + (s - 1) / 2
-    row = min(max(math.floor(cy), 0), kh - 1)
-    xs = torch.arange(kw, dtype=torch.float64) - cx
-    ax = axes[1]
-    ax.plot(xs.numpy(), k[row].numpy(), "o-", ms=3, label="network")
-    fine = torch.linspace(float(xs[0]), float(xs[-1]), 400, dtype=torch.float64)
-    ideal = torch.stack([ideal_kernel_profile(a, fine, c, row - cy) for c in range(a.kernel.shape[0])]).mean(
-        0
-    )
-    ax.plot(
-        fine.numpy(),
-        ideal.numpy(),
-        "-",
-        lw=1.2,
-        label=f"ideal low-pass (fc = {float(a.ideal_cutoff.mean()):.3f})",
-    )
-    ax.axhline(0, color="k", lw=0.8)
-    ax.set_xlabel("output pixels from the centre")
-    ax.set_title("profile through the centre")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-
-    n = a.info.get("spectrum_size", 128)
-    padded = torch.zeros(n, n, dtype=torch.float64)
-    padded[:kh, :kw] = k
-    spec = torch.fft.fftshift(torch.fft.fft2(padded).abs()) / s**2
-    f = torch.fft.fftshift(torch.fft.fftfreq(n)).numpy()
-    im = axes[2].imshow(
-        torch.log10(spec + 1e-8).numpy(), cmap="magma", extent=(f[0], f[-1], f[-1], f[0]), vmin=-4
-    )
-    fig.colorbar(im, ax=axes[2], fraction=0.046)
-    axes[2].set_title("log10 |H| / s^2")
-    axes[2].set_xlabel("cycles / output pixel")
-
-    ax = axes[3]
-    freqs = a.frequencies.numpy()
-    ax.plot(freqs, a.profile.mean(0).numpy(), label="network |H| / s^2")
-    fc, g = float(a.ideal_cutoff.mean()), float(a.ideal_gain.mean())
-    ax.step([0, fc, fc, 0.5], [g, g, 0, 0], where="post", lw=1.2, label="closest ideal low-pass")
-    ax.axvline(a.lr_nyquist, color="k", ls="--", lw=1, label="LR Nyquist 0.5/s")
-    c3 = float(a.cutoff_3db.mean())
-    if not math.isnan(c3):
-        ax.axvline(c3, color="tab:red", ls=":", lw=1, label=f"-3 dB at {c3:.3f}")
-    ax.set_xlabel("cycles / output pixel")
-    ax.set_title(f"radial profile (DC gain {float(a.dc_gain.mean()):.3f})")
-    ax.set_xlim(0, 0.5)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

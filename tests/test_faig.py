@@ -13,9 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpfk import models
+from lpfk.analysis._srnet import reflect101_index
 from lpfk.analysis.degradations import (
     Degradation,
-    _reflect101_index,
     degrade,
     downscale,
     gaussian_blur,
@@ -265,7 +265,7 @@ def test_blur_kernel_borders_and_downscale():
     assert k.shape == (21,) and abs(k.sum().item() - 1) < 1e-15 and k.argmax() == 10
     for n, pad in ((5, 2), (5, 9), (2, 7), (1, 3)):
         np.testing.assert_array_equal(
-            _reflect101_index(n, pad, "cpu").numpy(),
+            reflect101_index(n, pad, pad, "cpu").numpy(),
             np.pad(np.arange(n), pad, mode="reflect" if n > 1 else "edge"),
         )
     x = torch.rand(2, 3, 9, 4, dtype=torch.float64)  # pad 10 > size: reflection repeats

@@ -23,10 +23,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lpfk.analysis._srnet import reflect101_index
 from lpfk.ops.validate import INTEGER_DTYPES, check_tensor
 
 DownscaleMode = Literal["bicubic", "bilinear"]
 NoiseRng = Literal["torch", "numpy"]
+Resampler = Literal["torch", "pil"]
 
 __all__ = [
     "Degradation",
@@ -60,17 +62,6 @@ def gaussian_kernel1d(size: int, sigma: float, *, dtype: torch.dtype = torch.flo
     return (k / k.sum()).to(dtype)
 
 
-def _reflect101_index(n: int, pad: int, device) -> torch.Tensor:
-    """Indices of a reflect-101 padded axis (cv2.BORDER_REFLECT_101, ``F.pad(mode="reflect")``)
-    for any pad, also pad >= n where F.pad refuses: the reflection repeats."""
-    idx = torch.arange(-pad, n + pad, device=device)
-    if n == 1:
-        return torch.zeros_like(idx)
-    period = 2 * (n - 1)
-    idx = idx.remainder(period)
-    return torch.where(idx >= n, period - idx, idx)
-
-
 def gaussian_blur(x: torch.Tensor, sigma: float, *, size: int = 21) -> torch.Tensor:
     """Isotropic Gaussian blur of each channel, reflect-101 borders (as ``cv2.filter2D``).
 
@@ -82,42 +73,82 @@ def gaussian_blur(x: torch.Tensor, sigma: float, *, size: int = 21) -> torch.Ten
     h, w = shape[-2:]
     p = size // 2
     planes = x.reshape(-1, 1, h, w)
-    planes = planes.index_select(2, _reflect101_index(h, p, x.device))
-    planes = planes.index_select(3, _reflect101_index(w, p, x.device))
+    planes = planes.index_select(2, reflect101_index(h, p, p, x.device))
+    planes = planes.index_select(3, reflect101_index(w, p, p, x.device))
     planes = F.conv2d(planes, k.view(1, 1, size, 1))
     planes = F.conv2d(planes, k.view(1, 1, 1, size))
     return planes.reshape(shape)
 
 
 def downscale(
-    x: torch.Tensor, scale: int, *, mode: DownscaleMode = "bicubic", antialias: bool = False
+    x: torch.Tensor,
+    scale: int,
+    *,
+    mode: DownscaleMode = "bicubic",
+    antialias: bool = False,
+    crop: bool = False,
+    clamp: bool = False,
+    resampler: Resampler = "torch",
 ) -> torch.Tensor:
-    """[..., C, H, W] -> [..., C, H // scale, W // scale] (H, W must be multiples of scale).
+    """[..., C, H, W] -> [..., C, H // scale, W // scale]: the one LR-image maker of
+    ``lpfk.analysis``. Three settings are in use, each on purpose (docs/design.md, "LR images"):
 
-    ``antialias=False`` (default) samples at (i + 0.5) * scale - 0.5 like ``cv2.resize``
-    (INTER_LINEAR / INTER_CUBIC, cubic a = -0.75). ``antialias=True`` widens the kernel by the scale
-    like PIL and MATLAB's ``imresize`` (torch's antialiased bicubic uses a = -0.5, as they do)."""
+    - the default samples at (i + 0.5) * scale - 0.5 like ``cv2.resize`` (INTER_LINEAR /
+      INTER_CUBIC, cubic a = -0.75), as the FAIG authors' degradations (``degrade``);
+    - ``antialias=True`` widens the kernel by the scale like PIL and MATLAB's ``imresize``
+      (torch's antialiased bicubic uses a = -0.5, as they do); with ``crop=True, clamp=True`` the
+      usual LR input of an SR benchmark (HyRA's ``lr_from_hr``);
+    - ``resampler="pil"`` rounds the image to 8 bits and resizes it with Pillow's bicubic (the
+      LAM authors' ``prepare_images``; ``lam.downscale``); [C, H, W] with C = 1 or 3 only,
+      float32 in [0, 1] out.
+
+    ``crop``: cut H and W down to multiples of ``scale`` first (else they must be multiples);
+    ``clamp``: clip the result to [0, 1]."""
     x = _as_float(x, "downscale")
     if mode not in ("bicubic", "bilinear"):
         raise ValueError(f"downscale: mode must be 'bicubic' or 'bilinear', got {mode!r}")
+    if resampler not in ("torch", "pil"):
+        raise ValueError(f"downscale: resampler must be 'torch' or 'pil', got {resampler!r}")
     if not isinstance(scale, int) or isinstance(scale, bool) or scale < 1:
         raise ValueError(f"downscale: scale must be a positive int, got {scale!r}")
     h, w = x.shape[-2:]
-    if h % scale or w % scale:
+    if crop:
+        x, h, w = x[..., : h - h % scale, : w - w % scale], h - h % scale, w - w % scale
+    if h % scale or w % scale or h == 0 or w == 0:
         raise ValueError(
             f"downscale: H and W must be multiples of scale {scale}, got {h} x {w} (crop the HR image first)"
         )
-    if scale == 1:
-        return x.clone()
-    lead = x.shape[:-2]
-    y = F.interpolate(
-        x.reshape(-1, 1, h, w),
-        size=(h // scale, w // scale),
-        mode=mode,
-        align_corners=False,
-        antialias=antialias,
-    )
-    return y.reshape(*lead, h // scale, w // scale)
+    if resampler == "pil":
+        y = _pil_bicubic(x, scale, mode)
+    elif scale == 1:
+        y = x.clone()
+    else:
+        lead = x.shape[:-2]
+        y = F.interpolate(
+            x.reshape(-1, 1, h, w),
+            size=(h // scale, w // scale),
+            mode=mode,
+            align_corners=False,
+            antialias=antialias,
+        ).reshape(*lead, h // scale, w // scale)
+    return y.clamp(0, 1) if clamp else y
+
+
+def _pil_bicubic(x: torch.Tensor, scale: int, mode: DownscaleMode) -> torch.Tensor:
+    """[C, H, W] in [0, 1] -> rounded to 8 bits, Pillow-resized by 1/scale, float32 / 255."""
+    from PIL import Image
+
+    if x.dim() != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(
+            f"downscale: resampler='pil' takes one image [C, H, W], C = 1 or 3, got {tuple(x.shape)}"
+        )
+    rgb8 = (x.detach().double().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    pil = Image.fromarray(rgb8[..., 0] if x.shape[0] == 1 else rgb8)
+    filt = Image.BICUBIC if mode == "bicubic" else Image.BILINEAR
+    small = np.asarray(pil.resize((pil.width // scale, pil.height // scale), filt)).copy()
+    t = torch.from_numpy(small)
+    t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
+    return t.float() / 255
 
 
 def gaussian_noise(

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from lpfk.analysis._srnet import check_eval_mode
 from lpfk.ops.validate import INTEGER_DTYPES, check_tensor
 
 AblationMode = Literal["baseline", "zero"]
@@ -191,6 +192,7 @@ def _prepare(baseline, target) -> tuple[nn.Module, dict[str, torch.Tensor], dict
         model = baseline
     else:
         raise TypeError("faig: baseline or target must be an nn.Module (the other may be a state_dict)")
+    check_eval_mode(model, "faig")
     names = {**dict(model.named_parameters()), **dict(model.named_buffers())}
     theta_b, theta_t = _state(baseline, "baseline"), _state(target, "target")
     for which, theta in (("baseline", theta_b), ("target", theta_t)):

@@ -33,12 +33,8 @@ from torch import nn
 
 from lpfk.analysis.impulse import (
     Channels,
+    ImpulseEngine,
     ImpulseResponses,
-    _origins,
-    _probe,
-    _Setup,
-    _window_geometry,
-    compute_responses,
     impulse_responses,
     resolve_positions,
 )
@@ -289,29 +285,29 @@ def position_variant_linear(
     stream from the impulse engine into the sum. Returns (L(x), the engine's info)."""
     x = _check_image(x, "position_variant_linear")
     h, w = x.shape[-2:]
-    setup = _Setup.make(model, (h, w), x.shape[1], background, x.device, x.dtype, fn=_FN)
+    engine = ImpulseEngine.prepare(
+        model, (h, w), in_channels=x.shape[1], background=background, device=x.device, dtype=x.dtype, fn=_FN
+    )
     pos = resolve_positions("all", (h, w))
-    rf = _probe(model, setup.background, setup.scale)
-    geom, _ = _window_geometry(rf, None)
-    s = setup.scale
-    kh = geom[0] + geom[1] + s if geom[0] is not None and geom[1] is not None else s * h
-    kw = geom[2] + geom[3] + s if geom[2] is not None and geom[3] is not None else s * w
-    origins = _origins(pos, geom, s)
+    s = engine.scale
+    origins = engine.origins(pos)
     state = {}
 
     def reset() -> None:
-        state["acc"] = _Accumulator(x, setup.background[0], s, channels, (kh, kw), setup.out_channels)
+        state["acc"] = _Accumulator(
+            x, engine.background[0], s, channels, engine.kernel_size, engine.out_channels
+        )
 
     reset()
-    info = compute_responses(
-        setup, rf, pos, channels, float(amplitude), geom,
+    info = engine.run(
+        pos, channels, float(amplitude),
         consume=lambda req, ch, win: state["acc"](req, ch, win, positions=pos, origins=origins),
         reset=reset, pack=pack, equivariance=equivariance, verify=verify,
         batch_size=batch_size, memory_budget=memory_budget, progress=progress,
     )  # fmt: skip
     out = state["acc"].result()
     if offset:
-        out = out + setup.background_output[0].to(out)
+        out = out + engine.background_output[0].to(out)
     return out, info
 
 
@@ -636,11 +632,11 @@ def plot_shift_variance(sv: ShiftVariance, path: str | Path) -> None:
 
 def lr_from_hr(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """[C, H, W] in [0, 1] -> the antialiased bicubic downscale by ``scale`` (H, W cropped to
-    multiples of it), clamped to [0, 1]: the usual LR input of an SR benchmark."""
-    _c, h, w = hr.shape
-    hr = hr[:, : h - h % scale, : w - w % scale]
-    lr = F.interpolate(hr[None], scale_factor=1 / scale, mode="bicubic", antialias=True, align_corners=False)
-    return lr[0].clamp(0, 1)
+    multiples of it), clamped to [0, 1]: the usual LR input of an SR benchmark
+    (``degradations.downscale`` with antialias, crop and clamp)."""
+    from lpfk.analysis.degradations import downscale
+
+    return downscale(hr, scale, antialias=True, crop=True, clamp=True)
 
 
 def report(

@@ -1,5 +1,5 @@
-"""Impulse responses of SR networks at many positions, in fused batches (DESIGN.md, "Impulse
-responses and HyRA"; Deng et al., ICML 2024, Sec. 4).
+"""Impulse responses of SR networks at many positions, in fused batches (docs/design.md,
+"Impulse responses and HyRA"; Deng et al., ICML 2024, Sec. 4).
 
 The response of a network f at LR position p (input channel c, or all channels at once) is
 
@@ -23,14 +23,15 @@ positions cheap, each exact and each checked:
 Packed and canvas results are verified against single impulses on the full input at a few
 positions (``verify``); a mismatch falls back to one impulse per image on the full input, with
 a warning.
+
+``impulse_responses`` stores the responses; ``ImpulseEngine`` is the public entry for code that
+consumes them as they stream (HyRA's position-variant L(x) sums them without storing).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,16 +41,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lpfk.analysis._srnet import check_eval_mode, default_memory_budget, nan_reach
+from lpfk.progress import Progress
+
 Channels = Literal["all", "each"]
 Positions = str | int | tuple[int, int] | Sequence[Sequence[int]] | torch.Tensor
 
 _FN = "impulse_responses"
 # Modules that pool over the whole image: named in the report of a non-local network.
 _GLOBAL_MODULES = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
-
-
-# Modules that behave differently in training mode (the responses would depend on the batch).
-_TRAIN_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd, nn.Dropout)
 
 # ----------------------------------------------------------------------------------------------
 # Receptive field
@@ -128,15 +128,6 @@ class ReceptiveField:
         }
 
 
-@contextlib.contextmanager
-def _structural_convolutions():
-    """Direct convolutions only (no Winograd/FFT transforms, which spread a NaN across a tile)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # mkldnn.flags() warns about TF32 on Intel GPUs
-        with torch.backends.mkldnn.flags(enabled=False), torch.backends.cudnn.flags(enabled=False):
-            yield
-
-
 def _global_modules(model: nn.Module) -> tuple[str, ...]:
     return tuple(
         name or type(model).__name__ for name, m in model.named_modules() if isinstance(m, _GLOBAL_MODULES)
@@ -144,25 +135,18 @@ def _global_modules(model: nn.Module) -> tuple[str, ...]:
 
 
 def _probe(model: nn.Module, background: torch.Tensor, scale: int) -> ReceptiveField:
-    """background: [1, C, h, w]. One forward with a NaN at the centre pixel (all channels)."""
+    """background: [1, C, h, w]. One forward with a NaN at the centre pixel (all channels), with
+    direct convolutions (``lpfk.analysis._srnet.nan_reach``)."""
     _, _, h, w = background.shape
-    yc, xc = h // 2, w // 2
-    x = background.clone()
-    x[0, :, yc, xc] = float("nan")
-    with torch.inference_mode(), _structural_convolutions():
-        y = model(x)
-    mask = torch.isnan(y[0]).any(0)  # [sH, sW]
+    reach = nan_reach(model, background, [(h // 2, w // 2)], scale).reach[0]
     gm = _global_modules(model)
-    if not bool(mask.any()):  # the model sanitises NaN: nothing can be concluded
+    if reach is None:  # the model sanitises NaN: nothing can be concluded
         return ReceptiveField(scale, (h, w), (None, None, None, None), gm)
-    rows = mask.any(1).nonzero()[:, 0]
-    cols = mask.any(0).nonzero()[:, 0]
-    r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-    sh, sw = mask.shape
-    up = None if r0 == 0 else max(0, scale * yc - r0)
-    down = None if r1 == sh - 1 else max(0, r1 - (scale * yc + scale - 1))
-    left = None if c0 == 0 else max(0, scale * xc - c0)
-    right = None if c1 == sw - 1 else max(0, c1 - (scale * xc + scale - 1))
+    (r0, r1), (c0, c1) = reach.rows, reach.cols
+    up = None if r0 is None else max(0, -r0)
+    down = None if r1 is None else max(0, r1 - (scale - 1))
+    left = None if c0 is None else max(0, -c0)
+    right = None if c1 is None else max(0, c1 - (scale - 1))
     return ReceptiveField(scale, (h, w), (up, down, left, right), gm)
 
 
@@ -229,12 +213,7 @@ class _Setup:
     def make(cls, model, size, in_channels, background, device, dtype, *, fn: str) -> _Setup:
         if not isinstance(model, nn.Module):
             raise TypeError(f"{fn}: model must be a torch.nn.Module, got {type(model).__name__}")
-        if model.training and any(isinstance(m, _TRAIN_DEPENDENT) and m.training for m in model.modules()):
-            warnings.warn(
-                f"{fn}: the model is in training mode (batch norm / dropout would make responses "
-                "depend on the batch); call model.eval()",
-                stacklevel=3,
-            )
+        check_eval_mode(model, fn)
         h, w = _check_size(size, fn)
         mdev, mdtype = _model_device_dtype(model)
         device = torch.device(device) if device is not None else mdev
@@ -459,42 +438,6 @@ def _per_image_bytes(model: nn.Module, x: torch.Tensor) -> int:
 _CPU_BUDGET = 64 << 20
 
 
-def _default_budget(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free * 0.5)
-    return _CPU_BUDGET
-
-
-class _Progress:
-    """tqdm when installed, else a one-line counter on stderr; nothing when disabled."""
-
-    def __init__(self, total: int, enabled: bool, desc: str) -> None:
-        self.bar, self.total, self.done, self.enabled, self.desc = None, total, 0, enabled, desc
-        self.t0 = time.perf_counter()
-        if enabled:
-            try:
-                from tqdm.auto import tqdm
-
-                self.bar = tqdm(total=total, desc=desc, unit="img")
-            except ImportError:
-                pass
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self.bar is not None:
-            self.bar.update(n)
-        elif self.enabled:
-            rate = self.done / max(time.perf_counter() - self.t0, 1e-9)
-            print(f"\r{self.desc}: {self.done}/{self.total} images ({rate:.1f}/s)", end="", file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled:
-            print(file=sys.stderr)
-
-
 @dataclasses.dataclass
 class _Plan:
     """What the engine computes: ``items`` impulses (canvas position, channel) grouped into images."""
@@ -582,7 +525,7 @@ def _iter_windows(
     geom,
     amplitude: float,
     batch_size: int,
-    progress: _Progress | None,
+    progress: Progress | None,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
     """Yield (item_pos, item_ch, windows [K, C_out, Kh, Kw]) batch by batch."""
     s = setup.scale
@@ -617,7 +560,7 @@ def _iter_windows(
                 d /= amplitude
             yield ipos, ich, _extract(d, img, ys, xs, geom, s)
             if progress is not None:
-                progress.update(min(nb, plan.n_images - b0))
+                progress.advance(min(nb, plan.n_images - b0))
 
 
 def _canvas_background(setup: _Setup, canvas: tuple[int, int]) -> torch.Tensor:
@@ -631,7 +574,7 @@ def _batch_size(setup: _Setup, canvas, batch_size: int | None, memory_budget: in
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"{_FN}: batch_size must be a positive int, got {batch_size!r}")
         return batch_size
-    budget = memory_budget if memory_budget is not None else _default_budget(setup.device)
+    budget = memory_budget if memory_budget is not None else default_memory_budget(setup.device, _CPU_BUDGET)
     per = _per_image_bytes(
         setup.model, _canvas_background(setup, canvas) if setup.constant_background else setup.background
     )
@@ -664,7 +607,7 @@ def _compute(
     by_canvas = torch.argsort(plan.index, stable=True)
     counts = torch.bincount(plan.index, minlength=plan.canvas_pos.shape[0])
     first = torch.cumsum(counts, 0) - counts
-    bar = _Progress(plan.n_images, progress, "impulse responses")
+    bar = Progress(plan.n_images, "impulse responses", progress, unit="images")
     try:
         for ipos, ich, win in _iter_windows(setup, plan, geom, amplitude, nb, bar):
             rep = counts[ipos]
@@ -729,94 +672,184 @@ def _outside(full: torch.Tensor, origin: tuple[int, int], shape: tuple[int, int]
     return out
 
 
-def compute_responses(
-    setup: _Setup,
-    rf: ReceptiveField,
-    pos: torch.Tensor,
-    channels: Channels,
-    amplitude: float,
-    geom,
-    *,
-    consume: Consumer,
-    reset: Callable[[], None],
-    pack: bool = True,
-    equivariance: bool = True,
-    verify: int = 3,
-    truncated: bool = False,
-    batch_size: int | None = None,
-    memory_budget: int | None = None,
-    progress: bool = False,
-) -> dict:
-    """The engine behind ``impulse_responses`` (and HyRA's position-variant system, which
-    accumulates instead of storing): compute, verify the packed/canvas route against single
-    impulses at ``verify`` positions, and on a mismatch ``reset()`` and recompute unpacked."""
-    check = _verify_positions(pos, setup.size, verify) if verify else torch.zeros(0, dtype=torch.int64)
-    captured: dict[tuple[int, int], torch.Tensor] = {}
-    wanted = set(check.tolist())
+@dataclasses.dataclass(frozen=True)
+class ImpulseEngine:
+    """The impulse engine set up for one model, input size and background: the public entry for
+    code that consumes responses as they stream instead of storing them (HyRA's position-variant
+    L(x)); ``impulse_responses`` is built on it.
 
-    def tap(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
-        if wanted:
-            for k in torch.isin(req, check).nonzero()[:, 0].tolist():
-                captured[(int(req[k]), int(ch[k]))] = win[k].clone()
-        consume(req, ch, win)
+    ``prepare`` validates the inputs (as ``impulse_responses``), runs f(b) and measures the
+    receptive field; ``run`` computes the responses at given positions and hands every batch to
+    a consumer."""
 
-    common = (setup, rf, pos, channels, amplitude, geom)
-    info = _compute(*common, pack, equivariance, batch_size, memory_budget, progress, tap)
-    info.update({"truncated": truncated, "verified": None, "fallback": None})
-    if not (check.numel() and (info["packed"] or info["equivariance"])):
-        return info
-    singles: dict[tuple[int, int], torch.Tensor] = {}
+    setup: _Setup
+    receptive_field: ReceptiveField
+    window: tuple[int | None, int | None, int | None, int | None]  # (up, down, left, right); None: whole axis
+    truncated: bool  # the window is narrower than the measured influence
 
-    def keep(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
-        for k in range(req.numel()):
-            singles[(int(check[int(req[k])]), int(ch[k]))] = win[k]
+    @classmethod
+    def prepare(
+        cls,
+        model: nn.Module,
+        size: tuple[int, int],
+        *,
+        in_channels: int = 3,
+        background: float | torch.Tensor = 0.0,
+        window: int | tuple[int, int, int, int] | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        fn: str = _FN,
+    ) -> ImpulseEngine:
+        """Arguments as ``impulse_responses``; ``fn`` names the caller in error messages."""
+        setup = _Setup.make(model, size, in_channels, background, device, dtype, fn=fn)
+        rf = _probe(model, setup.background, setup.scale)
+        geom, truncated = _window_geometry(rf, window)
+        return cls(setup, rf, geom, truncated)
 
-    whole = (None, None, None, None)
-    _compute(
-        setup,
-        rf,
-        pos[check],
-        channels,
-        amplitude,
-        whole,
-        False,
-        False,
-        batch_size,
-        memory_budget,
-        False,
-        keep,
-    )
-    s = setup.scale
-    err = outside = 0.0
-    peak = max(float(v.abs().max()) for v in singles.values()) or 1.0
-    for key, full in singles.items():
-        origin = tuple(_origins(pos[key[0] : key[0] + 1], geom, s)[0].tolist())
-        got = captured[key]
-        err = max(err, float((got - _crop(full, origin, got.shape[-2:])).abs().max()))
-        if not truncated:  # outside the measured influence every response is 0
-            outside = max(outside, float(_outside(full, origin, got.shape[-2:]).abs().max()))
-    err, outside = err / peak, outside / peak
-    tol = _tolerance(setup.dtype)
-    info["verified"] = {
-        "positions": pos[check].tolist(),
-        "max_error": err,
-        "max_outside_window": outside,
-        "tolerance": tol,
-        "relative_to": "the largest single-impulse response value",
-    }
-    if err > tol or outside > tol:
+    @property
+    def scale(self) -> int:
+        return self.setup.scale
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """LR (h, w)."""
+        return self.setup.size
+
+    @property
+    def in_channels(self) -> int:
+        return self.setup.in_channels
+
+    @property
+    def out_channels(self) -> int:
+        return self.setup.out_channels
+
+    @property
+    def background(self) -> torch.Tensor:
+        """b as an image [1, C_in, h, w]."""
+        return self.setup.background
+
+    @property
+    def background_output(self) -> torch.Tensor:
+        """f(b) [1, C_out, s*h, s*w]."""
+        return self.setup.background_output
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        """(Kh, Kw) of every response window: up + down + s, left + right + s, or the whole
+        output along an unbounded axis."""
+        up, down, left, right = self.window
+        s, (h, w) = self.scale, self.size
+        kh = up + down + s if up is not None and down is not None else s * h
+        kw = left + right + s if left is not None and right is not None else s * w
+        return kh, kw
+
+    def origins(self, positions: torch.Tensor) -> torch.Tensor:
+        """[N, 2] output (row, column) of the window corner of each LR position [N, 2]."""
+        return _origins(positions, self.window, self.scale)
+
+    def run(
+        self,
+        positions: torch.Tensor,
+        channels: Channels,
+        amplitude: float,
+        *,
+        consume: Consumer,
+        reset: Callable[[], None],
+        pack: bool = True,
+        equivariance: bool = True,
+        verify: int = 3,
+        batch_size: int | None = None,
+        memory_budget: int | None = None,
+        progress: bool = False,
+    ) -> dict:
+        """Responses at ``positions`` [N, 2] (``resolve_positions``), handed batch by batch to
+        ``consume(req, ch, windows)``: req [K] indices into ``positions``, ch [K] input channel
+        (-1: all), windows [K, C_out, Kh, Kw] at ``origins``. A failed verification calls
+        ``reset()`` and recomputes unpacked (consume sees everything again). Returns the info
+        dict of ``ImpulseResponses.info`` (without route and seconds)."""
+        pos, amplitude = positions, float(amplitude)
+        check = _verify_positions(pos, self.size, verify) if verify else torch.zeros(0, dtype=torch.int64)
+        # 1. the packed / canvas route, keeping the windows of the positions to check
+        captured: dict[tuple[int, int], torch.Tensor] = {}
+        wanted = set(check.tolist())
+
+        def tap(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
+            if wanted:
+                for k in torch.isin(req, check).nonzero()[:, 0].tolist():
+                    captured[(int(req[k]), int(ch[k]))] = win[k].clone()
+            consume(req, ch, win)
+
+        common = (self.setup, self.receptive_field, pos, channels, amplitude, self.window)
+        info = _compute(*common, pack, equivariance, batch_size, memory_budget, progress, tap)
+        info.update({"truncated": self.truncated, "verified": None, "fallback": None})
+        if not (check.numel() and (info["packed"] or info["equivariance"])):
+            return info
+        # 2. the same positions with one impulse on the full input
+        v = self._verify(pos, check, channels, amplitude, captured, batch_size, memory_budget)
+        info["verified"] = v.record()
+        if not v.failed:
+            return info
+        # 3. a mismatch: everything again, one impulse per image on the full input
         reason = (
-            f"packed/canvas responses differ from single impulses by {max(err, outside):.2e} of the peak "
-            f"(tolerance {tol:.0e}) at positions {pos[check].tolist()}: the network is not translation "
-            "equivariant, or its influence is wider than the probe measured"
+            f"packed/canvas responses differ from single impulses by {max(v.max_error, v.max_outside):.2e} "
+            f"of the peak (tolerance {v.tolerance:.0e}) at positions {v.positions}: the network is not "
+            "translation equivariant, or its influence is wider than the probe measured"
         )
         warnings.warn(
             f"{_FN}: {reason}; recomputing with one impulse per image on the full input", stacklevel=3
         )
         reset()
         info = _compute(*common, False, False, batch_size, memory_budget, progress, consume)
-        info.update({"truncated": truncated, "verified": None, "fallback": reason})
-    return info
+        info.update({"truncated": self.truncated, "verified": None, "fallback": reason})
+        return info
+
+    def _verify(self, pos, check, channels, amplitude, captured, batch_size, memory_budget) -> _Verification:
+        """Single impulses on the full input at ``pos[check]``, compared with the ``captured``
+        windows of the fast route (relative to the largest single-impulse response value)."""
+        singles: dict[tuple[int, int], torch.Tensor] = {}
+
+        def keep(req: torch.Tensor, ch: torch.Tensor, win: torch.Tensor) -> None:
+            for k in range(req.numel()):
+                singles[(int(check[int(req[k])]), int(ch[k]))] = win[k]
+
+        whole = (None, None, None, None)
+        _compute(
+            self.setup, self.receptive_field, pos[check], channels, amplitude, whole,
+            False, False, batch_size, memory_budget, False, keep,
+        )  # fmt: skip
+        err = outside = 0.0
+        peak = max(float(v.abs().max()) for v in singles.values()) or 1.0
+        for key, full in singles.items():
+            origin = tuple(self.origins(pos[key[0] : key[0] + 1])[0].tolist())
+            got = captured[key]
+            err = max(err, float((got - _crop(full, origin, got.shape[-2:])).abs().max()))
+            if not self.truncated:  # outside the measured influence every response is 0
+                outside = max(outside, float(_outside(full, origin, got.shape[-2:]).abs().max()))
+        return _Verification(pos[check].tolist(), err / peak, outside / peak, _tolerance(self.setup.dtype))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Verification:
+    """Fast route against single impulses: errors relative to the largest single-impulse value."""
+
+    positions: list[list[int]]
+    max_error: float
+    max_outside: float  # the largest response value outside the window (0 unless truncated)
+    tolerance: float
+
+    @property
+    def failed(self) -> bool:
+        return self.max_error > self.tolerance or self.max_outside > self.tolerance
+
+    def record(self) -> dict:
+        """The JSON-ready ``info["verified"]`` entry."""
+        return {
+            "positions": self.positions,
+            "max_error": self.max_error,
+            "max_outside_window": self.max_outside,
+            "tolerance": self.tolerance,
+            "relative_to": "the largest single-impulse response value",
+        }
 
 
 def impulse_responses(
@@ -856,12 +889,16 @@ def impulse_responses(
             canvas results (0: no check); a mismatch warns and falls back to one impulse per image.
         batch_size: images per forward; default from ``memory_budget`` (bytes of activations;
             default 64 MiB on CPU, sized for the caches, half the free memory on CUDA).
-        progress: show a progress bar (tqdm when installed, else a line on stderr).
+        progress: show a progress bar on stderr (``lpfk.progress.Progress``).
         device, dtype: of the inputs; default the model's.
 
     Example:
-        >>> r = impulse_responses(model, (96, 96))            # all 9,216 positions
-        >>> r.responses.shape, r.info["impulses_per_image"]   # [9216, 3, Kh, Kw]
+        >>> net = torch.nn.Upsample(scale_factor=2, mode="bilinear")  # a linear x2 upsampler
+        >>> r = impulse_responses(net, (16, 16))  # all 256 positions
+        >>> tuple(r.responses.shape)  # [N, C_out, Kh, Kw]
+        (256, 3, 4, 4)
+        >>> print(r.receptive_field)
+        local: 1 up, 1 down, 1 left, 1 right output pixels beyond the impulse's 2 x 2 block (margin 1 x 1 LR pixels)
     """
     t0 = time.perf_counter()
     if channels not in ("all", "each"):
@@ -875,15 +912,13 @@ def impulse_responses(
         raise ValueError(f"{_FN}: amplitude must be a finite non-zero number, got {amplitude!r}")
     if isinstance(verify, bool) or not isinstance(verify, int) or verify < 0:
         raise ValueError(f"{_FN}: verify must be an int >= 0, got {verify!r}")
-    setup = _Setup.make(model, size, in_channels, background, device, dtype, fn=_FN)
-    pos = resolve_positions(positions, setup.size)
-    rf = _probe(model, setup.background, setup.scale)
-    geom, truncated = _window_geometry(rf, window)
-    s = setup.scale
-    sh, sw = setup.size[0] * s, setup.size[1] * s
-    kh = geom[0] + geom[1] + s if geom[0] is not None and geom[1] is not None else sh
-    kw = geom[2] + geom[3] + s if geom[2] is not None and geom[3] is not None else sw
-    lead = (setup.in_channels,) if channels == "each" else ()
+    engine = ImpulseEngine.prepare(
+        model, size, in_channels=in_channels, background=background, window=window, device=device, dtype=dtype
+    )
+    pos = resolve_positions(positions, engine.size)
+    kh, kw = engine.kernel_size
+    lead = (engine.in_channels,) if channels == "each" else ()
+    setup = engine.setup
     store = torch.zeros(
         pos.shape[0], *lead, setup.out_channels, kh, kw, device=setup.device, dtype=setup.dtype
     )
@@ -895,24 +930,24 @@ def impulse_responses(
         else:
             store[req] = win
 
-    info = compute_responses(
-        setup, rf, pos, channels, float(amplitude), geom, consume=consume, reset=store.zero_,
-        pack=pack, equivariance=equivariance, verify=verify, truncated=truncated,
-        batch_size=batch_size, memory_budget=memory_budget, progress=progress,
+    info = engine.run(
+        pos, channels, float(amplitude), consume=consume, reset=store.zero_, pack=pack,
+        equivariance=equivariance, verify=verify, batch_size=batch_size, memory_budget=memory_budget,
+        progress=progress,
     )  # fmt: skip
     info["route"] = "packed" if info["packed"] else "single"
     info["seconds"] = time.perf_counter() - t0
     return ImpulseResponses(
         responses=store,
         positions=pos,
-        origins=_origins(pos, geom, s),
+        origins=engine.origins(pos),
         size=setup.size,
-        scale=s,
+        scale=setup.scale,
         channels=channels,
         amplitude=float(amplitude),
         background=setup.background[0],
         background_output=setup.background_output[0],
-        receptive_field=rf,
-        window=geom,
+        receptive_field=engine.receptive_field,
+        window=engine.window,
         info=info,
     )

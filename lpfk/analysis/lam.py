@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpfk.analysis import _cropgrad
+from lpfk.analysis._srnet import check_eval_mode, default_memory_budget, nan_reach, reflect101_index
 
 PathKind = Literal["blur", "linear"]
 BaselineKind = Literal["blur", "black"]
@@ -52,7 +53,6 @@ _GINI_EPS = 1e-7  # added to every map value before the Gini coefficient, as pub
 # at the demo geometry (EDSR-baseline, 64 x 64, x4, 2 threads) 50 points took 4.7-5.5 s in batches
 # of 5 and 6.1-7.5 s in batches of 42 (activations streamed from DRAM at every layer).
 DEFAULT_CPU_BUDGET = 128 * 2**20
-_GPU_BUDGET_FRACTION = 0.5  # of the free device memory
 
 
 # ----------------------------------------------------------------------------------------------
@@ -69,16 +69,6 @@ def gaussian_kernel(size: int, sigma: float, *, dtype: torch.dtype = torch.float
     return (k / k.sum()).to(dtype)
 
 
-def _reflect101_index(n: int, before: int, after: int, device: torch.device) -> torch.Tensor:
-    """Source indices of a length-n axis padded by ``before``/``after`` with reflect-101 borders
-    (OpenCV's BORDER_REFLECT_101 / ``F.pad(mode="reflect")``), reflected as often as needed."""
-    t = torch.arange(-before, n + after, device=device)
-    if n == 1:
-        return torch.zeros_like(t)
-    t = t.remainder(2 * (n - 1))
-    return torch.where(t >= n, 2 * (n - 1) - t, t)
-
-
 def filter2d(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Per-channel correlation with reflect-101 borders, as ``cv2.filter2D(img, -1, k)``.
 
@@ -86,8 +76,8 @@ def filter2d(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     b, c, h, w = x.shape
     k, size = kernels.shape[0], kernels.shape[-1]
     a = size // 2
-    iy = _reflect101_index(h, a, size - 1 - a, x.device)
-    ix = _reflect101_index(w, a, size - 1 - a, x.device)
+    iy = reflect101_index(h, a, size - 1 - a, x.device)
+    ix = reflect101_index(w, a, size - 1 - a, x.device)
     xp = x.index_select(2, iy).index_select(3, ix).reshape(b * c, 1, h + size - 1, w + size - 1)
     out = F.conv2d(xp, kernels.to(x.dtype)[:, None])  # [B*C, K, h, w]
     return out.reshape(b, c, k, h, w).transpose(1, 2)
@@ -394,14 +384,7 @@ def _check_window(win: tuple[int, int, int, int], out_hw: tuple[int, int], plus:
 def _check_model(model: object) -> nn.Module:
     if not isinstance(model, nn.Module):
         raise TypeError(f"{_FN}: model must be a torch.nn.Module, got {type(model).__name__}")
-    mixing = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
-    for name, m in model.named_modules():
-        if m.training and isinstance(m, mixing):
-            raise ValueError(
-                f"{_FN}: model has {type(m).__name__} {name or '(root)'} in training mode, which mixes or "
-                "randomises the samples of a batch; call model.eval() first"
-            )
-    return model
+    return check_eval_mode(model, _FN)
 
 
 def _positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -469,37 +452,26 @@ def _check_output(y: object, x_shape: torch.Size) -> int:
 
 def _footprint(fwd, x0: torch.Tensor, scale: int) -> tuple[float, float, float, float] | None:
     """Output offsets (rows lo..hi, columns lo..hi, relative to scale * p) that an LR pixel p can
-    reach, measured by putting NaN at a few LR pixels (one per batch sample) and reading where the
-    output turns NaN: NaN propagates along every structural dependency (0 * NaN = NaN), so this
-    bounds the gradient's support from above. An extent that reaches the output border is
-    infinite. None when the probes disagree (not shift-invariant), NaN does not propagate, or the
-    model mixes samples; then windows are not packed."""
+    reach, measured by the NaN probe (``lpfk.analysis._srnet.nan_reach``) at a few LR pixels, one
+    per batch sample beside a clean one: NaN propagates along every structural dependency
+    (0 * NaN = NaN), so this bounds the gradient's support from above. An extent that reaches the
+    output border is infinite. None when the probes disagree (not shift-invariant), NaN does not
+    propagate, or the model mixes samples; then windows are not packed."""
     _, _, h, w = x0.shape
     pos = sorted({(h // 2, w // 2), (h // 4, w // 4), (h - 1 - h // 4, w - 1 - w // 4)})
-    batch = x0.repeat(len(pos) + 1, 1, 1, 1)
-    for i, (py, px) in enumerate(pos):
-        batch[i + 1, :, py, px] = float("nan")
-    with torch.no_grad():
-        bad = torch.isnan(fwd(batch)).any(dim=1)  # [P+1, H, W]
-    H, W = bad.shape[-2:]
-    if bool(bad[0].any()):
-        return None  # NaN reached a sample without one: the model mixes samples
+    probe = nan_reach(fwd, x0, pos, scale, check_mixing=True)
+    if probe.mixes_samples or any(r is None for r in probe.reach):
+        return None  # NaN reached a sample without one, or NaN does not propagate
     inf = math.inf
-    ext = []
-    for i, (py, px) in enumerate(pos):
-        rows = bad[i + 1].any(1).nonzero()[:, 0]
-        cols = bad[i + 1].any(0).nonzero()[:, 0]
-        if rows.numel() == 0:
-            return None
-        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
-        ext.append(
-            (
-                -inf if r0 == 0 else r0 - scale * py,
-                inf if r1 == H - 1 else r1 - scale * py,
-                -inf if c0 == 0 else c0 - scale * px,
-                inf if c1 == W - 1 else c1 - scale * px,
-            )
+    ext = [
+        (
+            -inf if r.rows[0] is None else r.rows[0],
+            inf if r.rows[1] is None else r.rows[1],
+            -inf if r.cols[0] is None else r.cols[0],
+            inf if r.cols[1] is None else r.cols[1],
         )
+        for r in probe.reach
+    ]
     out = []
     for k in range(4):
         finite = {e[k] for e in ext if math.isfinite(e[k])}
@@ -562,13 +534,6 @@ class _SavedBytes:
         return t
 
 
-def _default_budget(device: torch.device) -> int:
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free * _GPU_BUDGET_FRACTION)
-    return DEFAULT_CPU_BUDGET
-
-
 def _attribute(
     fwd,
     fwd_plain,
@@ -619,7 +584,7 @@ def _attribute(
     crop = _cropgrad.Memo() if crop_backward else None
     total = n_img * n_pts
     step = 1 if batch_size is None else batch_size
-    budget = memory_budget if memory_budget is not None else _default_budget(dev)
+    budget = memory_budget if memory_budget is not None else default_memory_budget(dev, DEFAULT_CPU_BUDGET)
     s = 0
     while s < total:
         e = min(total, s + step)
@@ -1086,16 +1051,13 @@ def save_figures(
 
 def downscale(hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The demo's ``prepare_images``: crop [3, H, W] in [0, 1] to a multiple of ``scale``, then
-    Pillow bicubic downscaling of the 8-bit image. Returns (lr [3, H/s, W/s], cropped hr)."""
-    import numpy as np
-    from PIL import Image
+    Pillow bicubic downscaling of the 8-bit image (``degradations.downscale(resampler="pil")``).
+    Returns (lr [3, H/s, W/s], cropped hr)."""
+    from lpfk.analysis.degradations import downscale as _downscale
 
     H, W = hr.shape[-2:]
-    hr = hr[..., : H - H % scale, : W - W % scale]
-    pil = Image.fromarray(_to_rgb8(hr))
-    lr = pil.resize((pil.width // scale, pil.height // scale), Image.BICUBIC)
-    lr_t = torch.from_numpy(np.asarray(lr).copy()).permute(2, 0, 1).float() / 255
-    return lr_t, hr
+    lr = _downscale(hr, scale, crop=True, resampler="pil")
+    return lr, hr[..., : H - H % scale, : W - W % scale]
 
 
 def demo(out_dir: str | Path) -> str:

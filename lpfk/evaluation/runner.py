@@ -28,9 +28,7 @@ means can differ in the 16th digit, 10 orders below the written precision.
 
 from __future__ import annotations
 
-import math
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,6 +41,7 @@ import torch
 from lpfk.evaluation import results
 from lpfk.evaluation.pairing import Item, Pairing
 from lpfk.evaluation.results import Row
+from lpfk.progress import Progress
 
 MetricName = Literal["fsds", "psnr", "ssim"]
 
@@ -263,44 +262,6 @@ class ShardStats:
     rows: list[Row] = field(default_factory=list)
 
 
-class _Progress:
-    """A one-line progress bar on stderr (a line every 10 % when stderr is not a terminal)."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.total, self.label, self.enabled = total, label, enabled and total > 0
-        self.tty = sys.stderr.isatty()
-        self.t0 = time.perf_counter()
-        self.last = 0.0
-        self.shown_decile = 0
-        self.shown_done = -1
-
-    def update(self, done: int, final: bool = False) -> None:
-        if not self.enabled:
-            return
-        now = time.perf_counter()
-        elapsed = now - self.t0
-        rate = done / elapsed if elapsed > 0 else 0.0
-        frac = done / self.total
-        if self.tty:
-            if not final and now - self.last < 0.2:
-                return
-            self.last = now
-            bar = "#" * int(30 * frac)
-            eta = (self.total - done) / rate if rate > 0 else float("inf")
-            eta_s = f"{eta:5.0f}s" if math.isfinite(eta) else "    ?"
-            end = "\n" if final else ""
-            print(
-                f"\r{self.label} [{bar:<30}] {done}/{self.total} pairs  {rate:6.1f} img/s  eta {eta_s}",
-                end=end, file=sys.stderr, flush=True,
-            )  # fmt: skip
-        elif (final and done != self.shown_done) or int(frac * 10) > self.shown_decile:
-            self.shown_decile, self.shown_done = int(frac * 10), done
-            print(
-                f"{self.label}: {done}/{self.total} pairs, {rate:.1f} img/s",
-                file=sys.stderr, flush=True,
-            )  # fmt: skip
-
-
 def _base_row(method: str, item: Item, sr_file: str, hr: torch.Tensor | None, cols: Sequence[str]) -> Row:
     row = dict.fromkeys(cols, "")
     row.update(method=method, image=item.hr.name, sr_file=sr_file)
@@ -328,7 +289,7 @@ def run_shard(
     c = settings.crop_border
     device = torch.device(options.device)
     total = sum(len(it.srs) for it in items)
-    bar = _Progress(total, progress_label, options.progress and show_progress)
+    bar = Progress(total, progress_label, options.progress and show_progress, unit="pairs")
     workers = options.workers
     if workers is None:  # starting worker processes costs about a second: not worth it for a few pairs
         workers = min(4, os.cpu_count() or 1) if total >= AUTO_WORKERS_MIN_PAIRS else 0

@@ -13,7 +13,7 @@ How: the bin map depends on the shape only, so it is turned once into a list of 
 indices sorted by bin (``bin_tables``). One program per (bin, image) gathers its bin's
 coefficients, computes |X| in the spectrum's precision and adds them in float64. Each
 coefficient is read once, nothing of size H x W is written, no atomics: the result is
-deterministic. (lpfk's bins: DESIGN.md "Radial spectrum"; ``lpfk.ops.radial_spectrum.radial_bins`` gives
+deterministic. (lpfk's bins: docs/design.md "Radial spectrum"; ``lpfk.ops.radial_spectrum.radial_bins`` gives
 its exact bin map, and lpfk's ``cpp`` and ``cuda`` backends compute the same sums.)
 
 Example (copied into your repository as radial_spectrum.py):

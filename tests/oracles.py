@@ -1,4 +1,4 @@
-"""Independent float64 numpy oracles, written from the definitions in DESIGN.md without any
+"""Independent float64 numpy oracles, written from the definitions in docs/design.md without any
 lpfk code: full fft2 (not rfft2), explicit z-score, explicit cumulative sums, bins from the
 plain float64 formula."""
 

@@ -34,7 +34,7 @@ def test_gpu_backends_refuse_cpu_tensors():
 
 
 def test_extension_does_not_link_libtorch():
-    """The extension takes raw pointers: it must load without libtorch (DESIGN.md)."""
+    """The extension takes raw pointers: it must load without libtorch (docs/design.md)."""
     if shutil.which("ldd") is None:
         pytest.skip("ldd not available")
     libs = subprocess.run(

@@ -1,6 +1,6 @@
 """HyRA, the hybrid response analysis of an SR network (Deng et al., ICML 2024, Sec. 4.2):
 f(x) = L(x) + N(x), L a linear system built from impulse responses, N(x) = f(x) - L(x) what the
-non-linearity adds (DESIGN.md, "Impulse responses and HyRA").
+non-linearity adds (docs/design.md, "Impulse responses and HyRA").
 
 Both linear systems linearise f around the background b used for the responses:
 

@@ -1,6 +1,6 @@
 """Radial (azimuthally averaged) spectra of images: ``radial_spectrum`` and its bin helpers.
 
-Bins (DESIGN.md, "Radial spectrum"): frequencies in cycles/pixel, ky from fftfreq(H), kx from
+Bins (docs/design.md, "Radial spectrum"): frequencies in cycles/pixel, ky from fftfreq(H), kx from
 fftfreq(W), rho = sqrt(ky^2 + kx^2). R bins centred on 0, d, ..., 0.5 with d = 0.5 / (R - 1);
 a coefficient goes to bin floor(rho / d + 1/2) (ties round up), and coefficients past the last
 bin's half-width (the corners, rho > 0.5 + d/2) are left out. The default R = min(H, W)//2 + 1

@@ -2,5 +2,6 @@
 (``images``), result files (``results``), the runner behind ``lpfk eval`` (``runner``) and the
 torchmetrics ``FSDS`` metric (``metric``).
 
-May import: torch, numpy, PIL, torchmetrics and ``lpfk.ops``. No networks, no matplotlib.
+May import: torch, numpy, PIL, torchmetrics, ``lpfk.ops`` and ``lpfk.progress``. No networks,
+no matplotlib.
 """

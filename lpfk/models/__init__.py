@@ -3,6 +3,8 @@ registry: ``create(name, scale=..., **config)``, ``list_models()``, ``load(name,
 
 Analysis elsewhere in lpfk takes any ``torch.nn.Module`` mapping [B, C, h, w] to
 [B, C, s*h, s*w]; nothing here downloads weights.
+
+May import: torch only (docs/design.md, "Layout").
 """
 
 from __future__ import annotations

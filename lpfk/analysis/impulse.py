@@ -220,59 +220,71 @@ class _Setup:
         dtype = dtype or mdtype
         if not dtype.is_floating_point:
             raise TypeError(f"{fn}: dtype must be a floating dtype, got {dtype}")
-        if isinstance(background, torch.Tensor):
-            bg = background.to(device, dtype)
-            if bg.dim() == 0:
-                bg = bg.reshape(1)
-            if bg.dim() == 1:
-                if bg.numel() not in (1, in_channels):
-                    raise ValueError(
-                        f"{fn}: a per-channel background must have in_channels = {in_channels} values, "
-                        f"got {bg.numel()}"
-                    )
-                constant = True
-                bg = bg.reshape(1, -1, 1, 1).expand(1, in_channels, h, w).contiguous()
-            elif bg.dim() in (3, 4):
-                bg = bg.reshape(1, *bg.shape[-3:])
-                if bg.shape[-2:] != (h, w):
-                    raise ValueError(
-                        f"{fn}: background image must be [C, {h}, {w}] to match size, got {tuple(background.shape)}"
-                    )
-                in_channels = bg.shape[1]
-                constant = False
-            else:
-                raise ValueError(
-                    f"{fn}: background must be a number, [C] or an image [C, h, w], got shape {tuple(background.shape)}"
-                )
-        elif isinstance(background, (int, float)) and not isinstance(background, bool):
-            constant = True
-            bg = torch.full((1, in_channels, h, w), float(background), device=device, dtype=dtype)
-        else:
-            raise TypeError(f"{fn}: background must be a number or a tensor, got {type(background).__name__}")
-        if not bool(torch.isfinite(bg).all()):
-            raise ValueError(f"{fn}: background contains NaN or Inf")
-        with torch.inference_mode():
-            try:
-                out = model(bg)
-            except Exception as exc:  # the model's own complaint, with what we fed it
-                raise ValueError(
-                    f"{fn}: the model failed on a [1, {in_channels}, {h}, {w}] input ({type(exc).__name__}: {exc}); "
-                    "set in_channels / size to what it takes"
-                ) from exc
-        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != 1:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"{fn}: the model must map [B, C, h, w] to [B, C, s*h, s*w], got {shape}")
-        sh, sw = out.shape[-2:]
-        if sh % h or sw % w or sh // h != sw // w or sh < h:
-            raise ValueError(
-                f"{fn}: the model must map [B, C, h, w] to [B, C, s*h, s*w] with one integer s; "
-                f"a {h} x {w} input gave {sh} x {sw}"
-            )
-        if not bool(torch.isfinite(out).all()):
-            raise ValueError(f"{fn}: the model's output on the background is not finite")
+        bg, constant = _background_image(background, in_channels, (h, w), device, dtype, fn)
+        out, scale = _background_output(model, bg, fn)
         return cls(
-            model, (h, w), in_channels, bg, constant, out.to(dtype), sh // h, out.shape[1], device, dtype
+            model, (h, w), bg.shape[1], bg, constant, out.to(dtype), scale, out.shape[1], device, dtype
         )
+
+
+def _background_image(
+    background, in_channels: int, size, device, dtype, fn: str
+) -> tuple[torch.Tensor, bool]:
+    """b as an image [1, C, h, w] (C from the image when it is one), and whether it is constant."""
+    h, w = size
+    if isinstance(background, bool) or not isinstance(background, (int, float, torch.Tensor)):
+        raise TypeError(f"{fn}: background must be a number or a tensor, got {type(background).__name__}")
+    if not isinstance(background, torch.Tensor):
+        bg, constant = torch.full((1, in_channels, h, w), float(background), device=device, dtype=dtype), True
+    else:
+        bg = background.to(device, dtype)
+        if bg.dim() == 0:
+            bg = bg.reshape(1)
+        if bg.dim() == 1:
+            if bg.numel() not in (1, in_channels):
+                raise ValueError(
+                    f"{fn}: a per-channel background must have in_channels = {in_channels} values, "
+                    f"got {bg.numel()}"
+                )
+            bg, constant = bg.reshape(1, -1, 1, 1).expand(1, in_channels, h, w).contiguous(), True
+        elif bg.dim() in (3, 4):
+            bg, constant = bg.reshape(1, *bg.shape[-3:]), False
+            if bg.shape[-2:] != (h, w):
+                raise ValueError(
+                    f"{fn}: background image must be [C, {h}, {w}] to match size, got {tuple(background.shape)}"
+                )
+        else:
+            raise ValueError(
+                f"{fn}: background must be a number, [C] or an image [C, h, w], got shape {tuple(background.shape)}"
+            )
+    if not bool(torch.isfinite(bg).all()):
+        raise ValueError(f"{fn}: background contains NaN or Inf")
+    return bg, constant
+
+
+def _background_output(model: nn.Module, bg: torch.Tensor, fn: str) -> tuple[torch.Tensor, int]:
+    """f(b) [1, C_out, s*h, s*w] and the scale s; ValueError for any other output."""
+    _, c, h, w = bg.shape
+    with torch.inference_mode():
+        try:
+            out = model(bg)
+        except Exception as exc:  # the model's own complaint, with what we fed it
+            raise ValueError(
+                f"{fn}: the model failed on a [1, {c}, {h}, {w}] input ({type(exc).__name__}: {exc}); "
+                "set in_channels / size to what it takes"
+            ) from exc
+    if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[0] != 1:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"{fn}: the model must map [B, C, h, w] to [B, C, s*h, s*w], got {shape}")
+    sh, sw = out.shape[-2:]
+    if sh % h or sw % w or sh // h != sw // w or sh < h:
+        raise ValueError(
+            f"{fn}: the model must map [B, C, h, w] to [B, C, s*h, s*w] with one integer s; "
+            f"a {h} x {w} input gave {sh} x {sw}"
+        )
+    if not bool(torch.isfinite(out).all()):
+        raise ValueError(f"{fn}: the model's output on the background is not finite")
+    return out, sh // h
 
 
 def resolve_positions(positions: Positions, size: tuple[int, int], fn: str = _FN) -> torch.Tensor:
@@ -852,6 +864,20 @@ class _Verification:
         }
 
 
+def _check_options(channels: object, amplitude: object, verify: object) -> None:
+    if channels not in ("all", "each"):
+        raise ValueError(f"{_FN}: channels must be 'all' or 'each', got {channels!r}")
+    if (
+        isinstance(amplitude, bool)
+        or not isinstance(amplitude, (int, float))
+        or amplitude == 0
+        or not math.isfinite(amplitude)
+    ):
+        raise ValueError(f"{_FN}: amplitude must be a finite non-zero number, got {amplitude!r}")
+    if isinstance(verify, bool) or not isinstance(verify, int) or verify < 0:
+        raise ValueError(f"{_FN}: verify must be an int >= 0, got {verify!r}")
+
+
 def impulse_responses(
     model: nn.Module,
     size: tuple[int, int],
@@ -901,17 +927,7 @@ def impulse_responses(
         local: 1 up, 1 down, 1 left, 1 right output pixels beyond the impulse's 2 x 2 block (margin 1 x 1 LR pixels)
     """
     t0 = time.perf_counter()
-    if channels not in ("all", "each"):
-        raise ValueError(f"{_FN}: channels must be 'all' or 'each', got {channels!r}")
-    if (
-        isinstance(amplitude, bool)
-        or not isinstance(amplitude, (int, float))
-        or amplitude == 0
-        or not math.isfinite(amplitude)
-    ):
-        raise ValueError(f"{_FN}: amplitude must be a finite non-zero number, got {amplitude!r}")
-    if isinstance(verify, bool) or not isinstance(verify, int) or verify < 0:
-        raise ValueError(f"{_FN}: verify must be an int >= 0, got {verify!r}")
+    _check_options(channels, amplitude, verify)
     engine = ImpulseEngine.prepare(
         model, size, in_channels=in_channels, background=background, window=window, device=device, dtype=dtype
     )

@@ -117,6 +117,20 @@ def _crossing(freqs: torch.Tensor, prof: torch.Tensor, level: float) -> float:
     return f0 + (p0 - level) / (p0 - p1) * (f1 - f0)
 
 
+def _ideal_lowpass(padded: torch.Tensor, freqs: torch.Tensor, s2: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(cutoff, gain) [C] of the closest ideal low-pass to |H| / s^2 of ``padded`` [C, N, N]:
+    for a pass band of bins 0..j the best gain is S_j / n_j and the squared error falls by
+    S_j^2 / n_j (S_j, n_j: cumulative magnitude sums and coefficient counts per bin)."""
+    n = padded.shape[-1]
+    sums = radial_spectrum(padded, spectrum="magnitude", statistic="sum", backend="torch") / s2
+    cum_s, cum_n = sums.cumsum(-1), radial_counts((n, n)).cumsum(-1)
+    best = (cum_s.square() / cum_n).argmax(-1)  # [C]
+    d = float(freqs[1] - freqs[0])
+    cutoff = freqs[best] + d / 2  # the edge between bin j and j + 1
+    gain = (cum_s / cum_n).gather(-1, best[:, None])[:, 0]
+    return cutoff, gain
+
+
 def analyze_kernel(
     kernel: torch.Tensor, scale: int, *, anchor: tuple[int, int] | None = None, pad_to: int | None = None
 ) -> SincAnalysis:
@@ -141,14 +155,7 @@ def analyze_kernel(
     s2 = scale * scale
     freqs = radial_frequencies((n, n))
     profile = radial_spectrum(padded, spectrum="magnitude", statistic="mean", backend="torch") / s2
-    sums = radial_spectrum(padded, spectrum="magnitude", statistic="sum", backend="torch") / s2
-    counts = radial_counts((n, n))
-    cum_s, cum_n = sums.cumsum(-1), counts.cumsum(-1)
-    gain_of = cum_s / cum_n  # [C, R]: the best gain for a pass band of bins 0..j
-    best = (cum_s.square() / cum_n).argmax(-1)  # [C]
-    d = float(freqs[1] - freqs[0])
-    ideal_cutoff = freqs[best] + d / 2  # the edge between bin j and j + 1
-    ideal_gain = gain_of.gather(-1, best[:, None])[:, 0]
+    ideal_cutoff, ideal_gain = _ideal_lowpass(padded, freqs, s2)
     pos, neg = h.clamp(min=0).sum((-2, -1)), h.clamp(max=0).sum((-2, -1))
     mx, mn = h.amax((-2, -1)), h.amin((-2, -1))
     return SincAnalysis(

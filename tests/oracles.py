@@ -1,6 +1,6 @@
-"""Independent float64 numpy oracles, written from the definitions in DESIGN.md without any
-lpfk code: full fft2 (not rfft2), explicit z-score, explicit cumulative sums, bins from the
-plain float64 formula."""
+"""Independent float64 numpy oracles, written from the definitions in docs/design.md without any
+lpfk code: full fft2 (FSDS keeps its first W//2 + 1 columns, the half the published code's rfft2
+returns), explicit z-score, explicit cumulative sums, bins decided in integers."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def fsds(pred: np.ndarray, target: np.ndarray, by_prediction: bool = False) -> f
         z = (x - x.mean()) / x.std(ddof=1)
         if z.shape[-2] % 2:
             z = np.concatenate([z, np.zeros_like(z[..., :1, :])], axis=-2)
-        return np.fft.rfft2(z)
+        return np.fft.fft2(z)[..., : z.shape[-1] // 2 + 1]  # the columns rfft2 keeps
 
     def parts(x):
         h = x.shape[-2] // 2

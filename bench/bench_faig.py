@@ -77,7 +77,8 @@ def test_faig_vs_published_procedure(ratio):
     ratio(
         lambda: faig(baseline, target, data, steps=steps),
         _published(baseline, target, data, steps),
-        min_speedup=3.0 if DEVICE == "cuda" else 1.8,
+        min_speedup=3.0 if DEVICE == "cuda" else 1.8,  # guard; the target is 3x
+        target=3.0,
         rounds=5 if quick else 3,
         warmup=1 if quick else 0,
         device=DEVICE,

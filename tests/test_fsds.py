@@ -70,6 +70,54 @@ def test_matches_float64_oracle(shape, backend):
     np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-9)
 
 
+# Several times the cpp path's pilot of 4096 values: odd H, odd W, both, one channel (C x H x W)
+PILOT_SHAPES = [(3, 81, 80), (3, 80, 81), (3, 81, 83), (1, 127, 129), (2, 96, 97)]
+
+
+def _pilot_images(kind: str, shape, g):
+    """[2, C, H, W] float64 (pred, target) whose first 4096 values mislead a mean taken from
+    them: ``bright_corner`` (+4 on a top-left corner of channel 0, inside the first 4096 values),
+    ``bright_channel`` (+3 on channel 0, the first values; +3 on the top rows with one channel),
+    ``large_mean`` (1000 + 0.01 x the bright-corner image: a small contrast on a large mean)."""
+    t = smooth_image((2, *shape), generator=g)
+    c, h, w = shape
+    if kind == "bright_channel":
+        t[:, 0, : h if c > 1 else min(h, 4096 // w)] += 3.0
+    else:
+        t[:, 0, : min(h, 4096 // w) // 2, : w // 2] += 4.0
+    if kind == "large_mean":
+        t = 1000.0 + 0.01 * t
+    p = t + (t.std() / 20) * torch.randn(t.shape, generator=g, dtype=torch.float64)
+    return p, t
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("kind", ["bright_corner", "bright_channel", "large_mean"])
+@pytest.mark.parametrize("shape", PILOT_SHAPES, ids=str)
+def test_pilot_mean_does_not_matter(shape, kind, backend):
+    """The cpp path centres each image on the mean of its first 4096 values and corrects column
+    0 of the spectrum for the rest of the mean (fsds_zscored_col0 in csrc/fsds.h, with the
+    odd-H term); on these images the correction is large, so a wrong one fails the float64
+    oracle. float32 keeps within 1e-3 dB of the oracle on the float32-rounded images."""
+    g = torch.Generator().manual_seed(sum(shape) + len(kind))
+    p, t = _pilot_images(kind, shape, g)
+    first = t[0].reshape(-1)[:4096].mean()
+    assert abs(first - t[0].mean()) > 0.5 * t[0].std()  # the pilot is far from the mean
+    # float64 rounding of the z-scores grows with mean / std (1e5 for large_mean): two
+    # independent float64 computations (the numpy oracle, cpp) differ by up to 3e-9 dB there
+    atol = 1e-8 if kind == "large_mean" else 1e-9
+    for by_pred in (False, True):
+        norm = "prediction" if by_pred else "target"
+        got = lpfk.fsds(p, t, normalize_by=norm, backend=backend).numpy()
+        want = [oracles.fsds(p[i].numpy(), t[i].numpy(), by_prediction=by_pred) for i in range(2)]
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol)
+    if kind != "large_mean":  # float32 cannot hold 1000 + 0.01 detail: compared in float64 only
+        p32, t32 = p.float(), t.float()
+        got = lpfk.fsds(p32, t32, backend=backend).double().numpy()
+        want = [oracles.fsds(p32[i].numpy(), t32[i].numpy()) for i in range(2)]
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-3)
+
+
 @pytest.mark.parametrize("shape", [(3, 64, 64), (3, 37, 50), (1, 128, 96), (3, 5, 200)], ids=str)
 def test_float32_accuracy(shape):
     """float32 against the float64 oracle: the cpp backend's worst error over a batch is at most

@@ -58,6 +58,56 @@ def test_bin_map_is_exact_on_ties():
     assert ties > 10
 
 
+@pytest.mark.slow
+def test_bin_map_of_every_size_up_to_256():
+    """The bin map of every H x W with 2 <= H, W <= 256 (default bins) against the integer
+    oracle. The float64 formula alone bins some coefficient wrongly on 778 of these 65,025 sizes,
+    so this fails if the exact decision of near-ties is dropped (checked by planting it)."""
+    wrong = []
+    for h in range(2, 257):
+        for w in range(2, 257):
+            r = default_n_bins(h, w)
+            if not np.array_equal(_bin_map(h, w, r), oracles.integer_bins(h, w, r)):
+                wrong.append((h, w))
+    assert not wrong, f"{len(wrong)} sizes binned wrongly, e.g. {wrong[:8]}"
+
+
+# Sizes where the float64 formula alone puts a coefficient in the wrong bin (default bins)
+FLOAT64_MISSES = [(14, 28), (22, 44), (23, 44)]
+
+
+def _full_float64_floor_bins(h: int, w: int, r: int) -> np.ndarray:
+    """[h, w]: the full-spectrum bins from the float64 formula alone (what the exact decision fixes)."""
+    fy = np.rint(np.fft.fftfreq(h) * h)[:, None]
+    fx = np.rint(np.fft.fftfreq(w) * w)[None, :]
+    k = np.floor(2.0 * (r - 1) * np.sqrt((fy / h) ** 2 + (fx / w) ** 2) + 0.5).astype(np.int64)
+    return np.where(k < r, k, r)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("h,w", FLOAT64_MISSES, ids=str)
+def test_spectra_where_float64_bins_wrongly(h, w, backend):
+    """Counts and spectra on sizes the float64 formula alone gets wrong, against the full-fft2
+    oracle with integer bins; the float64 binning is shown to give other counts and sums here."""
+    r = default_n_bins(h, w)
+    half = oracles.integer_bins(h, w, r)
+    assert not np.array_equal(half, oracles.float64_floor_bins(h, w, r))  # the size discriminates
+    exact, floored = oracles.exact_bins(h, w, r), _full_float64_floor_bins(h, w, r)
+    want_counts = np.bincount(exact[exact < r], minlength=r)
+    np.testing.assert_array_equal(lpfk.radial_counts((h, w)).numpy(), want_counts)
+    assert not np.array_equal(want_counts, np.bincount(floored[floored < r], minlength=r))
+    g = torch.Generator().manual_seed(h * 1000 + w)
+    x = torch.rand(2, h, w, generator=g, dtype=torch.float64) + 0.5
+    mag = np.abs(np.fft.fft2(x.numpy()))
+    for statistic in ("sum", "mean"):
+        got = lpfk.radial_spectrum(x, statistic=statistic, backend=backend).numpy()
+        for i in range(2):
+            want = oracles.radial_fft2(x[i].numpy(), r, mean=statistic == "mean")
+            np.testing.assert_allclose(got[i], want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    sums_floored = np.bincount(floored.reshape(-1), weights=mag[0].reshape(-1), minlength=r + 1)[:r]
+    assert np.abs(sums_floored - oracles.radial_fft2(x[0].numpy(), r, mean=False)).max() > 1e-3
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("h,w,n_bins", SHAPES, ids=str)
 @pytest.mark.parametrize(

@@ -57,10 +57,14 @@ def _zscore(x: torch.Tensor, which: str, check: bool = True) -> tuple[torch.Tens
     """[N, C, H, W] -> z-scored images and the std [N, 1, 1, 1] (unbiased). ``check`` raises on
     NaN/Inf or constant images (off in the backward formula: the forward already checked, and
     data-dependent checks do not trace)."""
-    std, mean = torch.std_mean(x, dim=(1, 2, 3), keepdim=True)
+    # two passes (mean, then the std of x - mean), as the published code: torch.std_mean's one
+    # pass lost 8e-8 dB in float64 on a 1000 + 0.01 image (tests/test_fsds.py, large_mean)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    d = x - mean
+    std = d.std(dim=(1, 2, 3), keepdim=True)
     if check:
         _check_moments(mean.reshape(-1), std.reshape(-1), which)
-    return (x - mean) / std, std
+    return d / std, std
 
 
 def _spectrum(z: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@
 #ifdef LPFK_WITH_CUDA
 #include "fsds_cuda.h"
 #include "radial_spectrum_cuda.h"
+#include "runtime_cuda.h"
 #endif
 
 namespace py = pybind11;
@@ -194,6 +195,14 @@ PYBIND11_MODULE(_C, m) {
   m.def("fsds_sums_cuda", &fsds_sums_cuda,
         "FSDS partial sums on the GPU: device pointers to rfft2 spectra [n, c, h + h % 2, w/2 + 1], per-image "
         "moments, a workspace and partial [n * c * 2, groups, 2]; enqueued on the given CUDA stream");
+  m.def(
+      "cuda_versions",
+      [] {
+        const lpfk::CudaVersions v = lpfk::cuda_versions();
+        return py::make_tuple(v.driver, v.runtime, v.error);
+      },
+      "(driver, runtime, error): cudaDriverGetVersion (0: no driver), cudaRuntimeGetVersion of the runtime "
+      "linked in (1000 * major + 10 * minor), and the CUDA error of either call ('' if none)");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

@@ -19,6 +19,16 @@ inline void check_launch(const char* kernel) {
   }
 }
 
+// A device pointer to complex coefficients must be aligned as a pair of T (CplxA); throws
+// std::invalid_argument (a Python ValueError) naming the argument otherwise.
+template <class T>
+inline void check_aligned(const T* p, const char* name) {
+  if (reinterpret_cast<std::uintptr_t>(p) % (2 * sizeof(T)) != 0) {
+    throw std::invalid_argument(std::string("lpfk._C: ") + name + " must be aligned to " +
+                                std::to_string(2 * sizeof(T)) + " bytes (a complex tensor's data pointer)");
+  }
+}
+
 // The stream torch is using (torch.cuda.current_stream().cuda_stream), passed as an integer.
 inline cudaStream_t as_stream(std::uintptr_t stream) { return reinterpret_cast<cudaStream_t>(stream); }
 

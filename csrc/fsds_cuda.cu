@@ -63,9 +63,9 @@ __device__ Quad block_inclusive_scan(Quad v, Quad* warp_sums, Quad* total) {
 
 // The z-scored coefficient (row r, column c) of both images: the D increment and the reference.
 template <class T, bool ByPred>
-__device__ __forceinline__ Quad zscored_pair(const Cplx<T>* p, const Cplx<T>* t, int r, int c, int h, int hp, int wr,
+__device__ __forceinline__ Quad zscored_pair(const CplxA<T>* p, const CplxA<T>* t, int r, int c, int h, int hp, int wr,
                                              double wmp, double isp, double wmt, double ist) {
-  const Cplx<T> a = p[static_cast<int64_t>(r) * wr + c], b = t[static_cast<int64_t>(r) * wr + c];
+  const CplxA<T> a = p[static_cast<int64_t>(r) * wr + c], b = t[static_cast<int64_t>(r) * wr + c];
   double pre, pim, tre, tim;
   if (c == 0) {  // column 0 carries the z-score's mean correction
     fsds_zscored_col0(a.re, a.im, r, h, hp, wmp, isp, &pre, &pim);
@@ -87,7 +87,7 @@ struct Plan {
 // Pass 1 (groups > 1 only): column sums of each group but the last. Grid (plane-parts, groups - 1,
 // column tiles); one thread per column.
 template <class T, bool ByPred>
-__global__ void fsds_colsum_kernel(const Cplx<T>* __restrict__ xp, const Cplx<T>* __restrict__ xt, Plan pl,
+__global__ void fsds_colsum_kernel(const CplxA<T>* __restrict__ xp, const CplxA<T>* __restrict__ xt, Plan pl,
                                    const double* __restrict__ w_mean_p, const double* __restrict__ inv_std_p,
                                    const double* __restrict__ w_mean_t, const double* __restrict__ inv_std_t,
                                    Quad* __restrict__ colsum) {
@@ -97,8 +97,8 @@ __global__ void fsds_colsum_kernel(const Cplx<T>* __restrict__ xp, const Cplx<T>
   if (c >= pl.wr) return;
   const int64_t plane = pp / 2, image = plane / pl.channels;
   const int part = static_cast<int>(pp % 2);
-  const Cplx<T>* p = xp + plane * pl.hp * pl.wr;
-  const Cplx<T>* t = xt + plane * pl.hp * pl.wr;
+  const CplxA<T>* p = xp + plane * pl.hp * pl.wr;
+  const CplxA<T>* t = xt + plane * pl.hp * pl.wr;
   const double wmp = w_mean_p[image], isp = inv_std_p[image], wmt = w_mean_t[image], ist = inv_std_t[image];
   const int r0 = g * pl.rows_per_group, r1 = min(pl.hp / 2, r0 + pl.rows_per_group);
   Quad s{0.0, 0.0, 0.0, 0.0};
@@ -127,7 +127,7 @@ __global__ void fsds_exclusive_kernel(Quad* __restrict__ colsum, int wr, int gro
 // the exclusive column sums on entry, used as the column carries.
 template <class T, bool ByPred>
 __global__ void __launch_bounds__(kMaxThreads)
-    fsds_scan_kernel(const Cplx<T>* __restrict__ xp, const Cplx<T>* __restrict__ xt, Plan pl,
+    fsds_scan_kernel(const CplxA<T>* __restrict__ xp, const CplxA<T>* __restrict__ xt, Plan pl,
                      const double* __restrict__ w_mean_p, const double* __restrict__ inv_std_p,
                      const double* __restrict__ w_mean_t, const double* __restrict__ inv_std_t,
                      Quad* __restrict__ carry, double* __restrict__ partial) {
@@ -137,8 +137,8 @@ __global__ void __launch_bounds__(kMaxThreads)
   const int g = static_cast<int>(blockIdx.y);
   const int64_t plane = pp / 2, image = plane / pl.channels;
   const int part = static_cast<int>(pp % 2);
-  const Cplx<T>* p = xp + plane * pl.hp * pl.wr;
-  const Cplx<T>* t = xt + plane * pl.hp * pl.wr;
+  const CplxA<T>* p = xp + plane * pl.hp * pl.wr;
+  const CplxA<T>* t = xt + plane * pl.hp * pl.wr;
   const double wmp = w_mean_p[image], isp = inv_std_p[image], wmt = w_mean_t[image], ist = inv_std_t[image];
   Quad* cc = carry + (pp * pl.groups + g) * pl.wr;
   const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
@@ -196,8 +196,10 @@ template <class T, bool ByPred>
 void launch(const T* xp_raw, const T* xt_raw, int64_t n, int64_t channels, int h, int w, const double* wmp,
             const double* isp, const double* wmt, const double* ist, int rows_per_group, int groups,
             double* workspace, double* partial, cudaStream_t stream) {
-  const Cplx<T>* xp = reinterpret_cast<const Cplx<T>*>(xp_raw);
-  const Cplx<T>* xt = reinterpret_cast<const Cplx<T>*>(xt_raw);
+  check_aligned(xp_raw, "xp");
+  check_aligned(xt_raw, "xt");
+  const CplxA<T>* xp = reinterpret_cast<const CplxA<T>*>(xp_raw);
+  const CplxA<T>* xt = reinterpret_cast<const CplxA<T>*>(xt_raw);
   const Plan pl{channels, h, h + h % 2, w / 2 + 1, rows_per_group, groups};
   Quad* carry = reinterpret_cast<Quad*>(workspace);
   const int64_t pps = n * channels * 2;

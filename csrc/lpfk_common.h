@@ -25,4 +25,13 @@ struct Cplx {
   T re, im;
 };
 
+// The CUDA kernels' view of the same data, aligned as a pair: one 8-byte (float) or 16-byte
+// (double) load per coefficient, where Cplx's element alignment makes nvcc issue two. torch's
+// complex tensors are aligned so (a complex element never straddles its size); the CUDA entry
+// points check the pointers they are given (cuda_check.h, check_aligned).
+template <class T>
+struct alignas(2 * sizeof(T)) CplxA {
+  T re, im;
+};
+
 }  // namespace lpfk

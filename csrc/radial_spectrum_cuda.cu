@@ -17,18 +17,18 @@ constexpr int kWarps = 8;  // bins per block
 
 template <class T, bool Power>
 __global__ void __launch_bounds__(kWarps * 32)
-    radial_sums_kernel(const Cplx<T>* __restrict__ spec, int64_t plane, int w, const int32_t* __restrict__ order,
+    radial_sums_kernel(const CplxA<T>* __restrict__ spec, int64_t plane, int w, const int32_t* __restrict__ order,
                        const int32_t* __restrict__ starts, int n_bins, double* __restrict__ out) {
   const int bin = blockIdx.x * kWarps + static_cast<int>(threadIdx.x / 32);
   const int lane = static_cast<int>(threadIdx.x % 32);
   if (bin >= n_bins) return;  // the whole warp leaves together
   const int64_t image = blockIdx.y;
-  const Cplx<T>* x = spec + image * plane;
+  const CplxA<T>* x = spec + image * plane;
   const int wr = w / 2 + 1;
   double acc = 0.0;
   for (int k = starts[bin] + lane; k < starts[bin + 1]; k += 32) {
     const int idx = order[k];
-    const Cplx<T> v = x[idx];
+    const CplxA<T> v = x[idx];
     acc += radial_column_weight(idx % wr, w) * static_cast<double>(radial_value<T>(v.re, v.im, Power));
   }
   for (int o = 16; o > 0; o /= 2) acc += __shfl_down_sync(0xffffffffu, acc, o);
@@ -38,7 +38,8 @@ __global__ void __launch_bounds__(kWarps * 32)
 template <class T>
 void launch(const T* spec, int64_t n, int h, int w, const int32_t* order, const int32_t* starts, int n_bins,
             bool power, double* out, std::uintptr_t stream) {
-  const Cplx<T>* x = reinterpret_cast<const Cplx<T>*>(spec);
+  check_aligned(spec, "spec");
+  const CplxA<T>* x = reinterpret_cast<const CplxA<T>*>(spec);
   const int64_t plane = static_cast<int64_t>(h) * (w / 2 + 1);
   const unsigned blocks = static_cast<unsigned>((n_bins + kWarps - 1) / kWarps);
   for (int64_t s = 0; s < n; s += 65535) {  // gridDim.y holds at most 65535 images

@@ -44,6 +44,8 @@ Example (copied into your repository as fsds.py):
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -72,25 +74,31 @@ def _zscored_tile(base, rows, cols, row_ok, col_ok, wr, h, hp, w_mean, inv_std):
 
 
 @triton.jit
-def _pair_tile(xp, xt, pp, i0, r1, cols, col_ok, channels, h, hp, wr, wm_p, is_p, wm_t, is_t,
+def _pair_tile(xp, xt, part, i0, r1, cols, col_ok, h, hp, wr, wm_p, is_p, wm_t, is_t,
                BY_PRED: tl.constexpr, CR: tl.constexpr):  # fmt: skip
-    """Tile of rows i0 .. i0+CR-1 (of the part; those >= r1 masked) of plane-part ``pp``:
+    """Tile of rows i0 .. i0+CR-1 (of the part; those >= r1 masked) of one plane's ``part``
+    (xp, xt: the plane's real views; wm_*, is_*: its image's scalars, loaded once per program):
     (D-increment re, im, reference re, im), each [CR, BW] float64, and the row mask."""
-    plane = pp // 2
-    part = pp % 2
-    img = plane // channels
     i = i0 + tl.arange(0, CR)
     row_ok = i < r1
     rows = tl.where(part == 0, i, hp - 1 - i)
-    offset = plane * hp * wr * 2
-    p_re, p_im = _zscored_tile(xp + offset, rows, cols, row_ok, col_ok, wr, h, hp,
-                               tl.load(wm_p + img), tl.load(is_p + img))  # fmt: skip
-    t_re, t_im = _zscored_tile(xt + offset, rows, cols, row_ok, col_ok, wr, h, hp,
-                               tl.load(wm_t + img), tl.load(is_t + img))  # fmt: skip
+    p_re, p_im = _zscored_tile(xp, rows, cols, row_ok, col_ok, wr, h, hp, wm_p, is_p)
+    t_re, t_im = _zscored_tile(xt, rows, cols, row_ok, col_ok, wr, h, hp, wm_t, is_t)
     if BY_PRED:
         return p_re - t_re, p_im - t_im, p_re, p_im, row_ok
     else:
         return p_re - t_re, p_im - t_im, t_re, t_im, row_ok
+
+
+@triton.jit
+def _program_plane(xp, xt, wm_p, is_p, wm_t, is_t, pp, channels, hp, wr):
+    """Program ``pp`` = (image * C + channel) * 2 + part (int64): its plane's real views, the part,
+    and the image's four scalars. The int64 divisions happen once per program, not per tile."""
+    plane = pp // 2
+    img = plane // channels
+    offset = plane * hp * wr * 2
+    return (xp + offset, xt + offset, (pp % 2).to(tl.int32),
+            tl.load(wm_p + img), tl.load(is_p + img), tl.load(wm_t + img), tl.load(is_t + img))  # fmt: skip
 
 
 @triton.jit
@@ -105,6 +113,7 @@ def _fsds_colsum_kernel(
     g = tl.program_id(1)
     cols = tl.program_id(2) * BW + tl.arange(0, BW)
     col_ok = cols < wr
+    px, tx, part, wmp, isp, wmt, ist = _program_plane(xp, xt, wm_p, is_p, wm_t, is_t, pp, channels, hp, wr)
     r0 = g * rows_per_group
     r1 = tl.minimum(hp // 2, r0 + rows_per_group)
     s_dre = tl.zeros([BW], dtype=tl.float64)
@@ -112,8 +121,8 @@ def _fsds_colsum_kernel(
     s_rre = tl.zeros([BW], dtype=tl.float64)
     s_rim = tl.zeros([BW], dtype=tl.float64)
     for i0 in range(r0, r1, CR):
-        d_re, d_im, r_re, r_im, _ = _pair_tile(xp, xt, pp, i0, r1, cols, col_ok, channels, h, hp, wr,
-                                               wm_p, is_p, wm_t, is_t, BY_PRED, CR)  # fmt: skip
+        d_re, d_im, r_re, r_im, _ = _pair_tile(px, tx, part, i0, r1, cols, col_ok, h, hp, wr,
+                                               wmp, isp, wmt, ist, BY_PRED, CR)  # fmt: skip
         s_dre += tl.sum(d_re, axis=0)
         s_dim += tl.sum(d_im, axis=0)
         s_rre += tl.sum(r_re, axis=0)
@@ -138,12 +147,19 @@ def _fsds_scan_kernel(
     # [c0, c0 + BW) of chunk rows i:
     #   D[i, c] = C[c] + o[i] + sum_{c0 <= c' <= c} Y[i, c'],
     # C = D at the row before the chunk (the column carry, kept in ``carry``: each program owns
-    # its slice and reads back only what it wrote, element for element), Y = cumulative sum of
-    # the chunk's rows, o[i] = sum_{c' < c0} Y[i, c'] (the row offset of the earlier blocks).
-    # After the block, C becomes D at the chunk's last row: C + s + cumsum(S), with S the block's
-    # column sums over the chunk and s = sum_{c' < c0} S.
+    # its slice), Y = cumulative sum of the chunk's rows, o[i] = sum_{c' < c0} Y[i, c'] (the row
+    # offset of the earlier blocks). After the block, C becomes D at the chunk's last row:
+    # C + s + cumsum(S), with S the block's column sums over the chunk and s = sum_{c' < c0} S.
+    #
+    # The carry is a [BW] vector: when BW is below the program's 32 * num_warps threads, several
+    # threads hold a copy of each element, only one of them stores it, and all of them load it
+    # back. Triton orders shared memory, never global memory, so two barriers per block do:
+    # one before the loads (the owners' stores of the previous chunk are visible) and one before
+    # the stores (every copy has been read before it is overwritten). tests/test_triton_compile.py
+    # checks the compiled code for them; docs/gpu.md, "Review".
     pp = tl.program_id(0).to(tl.int64)
     g = tl.program_id(1)
+    px, tx, part, wmp, isp, wmt, ist = _program_plane(xp, xt, wm_p, is_p, wm_t, is_t, pp, channels, hp, wr)
     r0 = g * rows_per_group
     r1 = tl.minimum(hp // 2, r0 + rows_per_group)
     base = carry + (pp * n_groups + g) * wr * 4
@@ -157,10 +173,12 @@ def _fsds_scan_kernel(
         cols = j * BW + tl.arange(0, BW)
         col_ok = cols < wr
         src = base + cols * 4
+        tl.debug_barrier()  # (other columns than the last block's: kept so that every load has one)
         e_dre = tl.load(src, mask=col_ok, other=0.0)
         e_dim = tl.load(src + 1, mask=col_ok, other=0.0)
         e_rre = tl.load(src + 2, mask=col_ok, other=0.0)
         e_rim = tl.load(src + 3, mask=col_ok, other=0.0)
+        tl.debug_barrier()  # every copy read before its owner overwrites it
         tl.store(src, tl.cumsum(e_dre, axis=0) + k_dre, mask=col_ok)
         tl.store(src + 1, tl.cumsum(e_dim, axis=0) + k_dim, mask=col_ok)
         tl.store(src + 2, tl.cumsum(e_rre, axis=0) + k_rre, mask=col_ok)
@@ -184,12 +202,13 @@ def _fsds_scan_kernel(
             cols = j * BW + tl.arange(0, BW)
             col_ok = cols < wr
             src = base + cols * 4
+            tl.debug_barrier()  # the carry stored by its owners (previous chunk, or the loop above)
             c_dre = tl.load(src, mask=col_ok, other=0.0)
             c_dim = tl.load(src + 1, mask=col_ok, other=0.0)
             c_rre = tl.load(src + 2, mask=col_ok, other=0.0)
             c_rim = tl.load(src + 3, mask=col_ok, other=0.0)
-            x_dre, x_dim, x_rre, x_rim, row_ok = _pair_tile(xp, xt, pp, i0, r1, cols, col_ok, channels, h, hp,
-                                                            wr, wm_p, is_p, wm_t, is_t, BY_PRED, CR)  # fmt: skip
+            x_dre, x_dim, x_rre, x_rim, row_ok = _pair_tile(px, tx, part, i0, r1, cols, col_ok, h, hp, wr,
+                                                            wmp, isp, wmt, ist, BY_PRED, CR)  # fmt: skip
             y_dre = tl.cumsum(x_dre, axis=0)
             y_dim = tl.cumsum(x_dim, axis=0)
             y_rre = tl.cumsum(x_rre, axis=0)
@@ -205,6 +224,7 @@ def _fsds_scan_kernel(
             S_dim = tl.sum(x_dim, axis=0)
             S_rre = tl.sum(x_rre, axis=0)
             S_rim = tl.sum(x_rim, axis=0)
+            tl.debug_barrier()  # every copy of this block's carry read before the owners overwrite it
             tl.store(src, c_dre + s_dre + tl.cumsum(S_dre, axis=0), mask=col_ok)
             tl.store(src + 1, c_dim + s_dim + tl.cumsum(S_dim, axis=0), mask=col_ok)
             tl.store(src + 2, c_rre + s_rre + tl.cumsum(S_rre, axis=0), mask=col_ok)
@@ -273,6 +293,8 @@ def fsds_sums(
     if hp != h + h % 2 or hp < 2:
         raise ValueError(f"spectra have {hp} rows; expected h + h % 2 = {h + h % 2} for h = {h}")
     stats = [w_mean_p, inv_std_p, w_mean_t, inv_std_t]
+    if spec_t.device != spec_p.device:
+        raise ValueError(f"spectra must be on one device, got {spec_p.device} and {spec_t.device}")
     if any(s.dtype != torch.float64 or s.shape != (n,) or s.device != spec_p.device for s in stats):
         raise ValueError(f"w_mean_* and inv_std_* must be float64 [{n}] on {spec_p.device}")
     dev = spec_p.device
@@ -291,13 +313,21 @@ def fsds_sums(
     if n_groups > 65535:
         raise ValueError(f"{half} rows per part in groups of {rows_per_group}: too many groups for one grid")
     args = (channels, h, hp, wr, rows_per_group, n_groups)
-    kw = dict(BY_PRED=bool(by_prediction), CR=cr, BW=bw, num_warps=8)
-    carry = torch.zeros(pps, n_groups, wr, 4, dtype=torch.float64, device=dev)
-    if n_groups > 1:
-        colsum = torch.empty_like(carry)
-        _fsds_colsum_kernel[(pps, n_groups - 1, n_cb)](xp, xt, *stats, colsum, *args, **kw)
-        carry[:, 1:] = colsum[:, :-1].cumsum(dim=1)  # each group starts from the sums of those before it
-    partial = torch.empty(pps, n_groups, 2, dtype=torch.float64, device=dev)
-    _fsds_scan_kernel[(pps, n_groups)](xp, xt, *stats, carry, partial, *args, n_cb, **kw)
-    sums = partial.reshape(n, channels * 2 * n_groups, 2).sum(dim=1)
+    # FMA contraction on, explicitly (Triton 3.10 turns the default off): docs/gpu.md, "fp contraction"
+    kw = dict(BY_PRED=bool(by_prediction), CR=cr, BW=bw, num_warps=8, enable_fp_fusion=True)
+    with _on_device(dev):  # launch on the tensors' GPU and its current stream, not cuda:0's
+        carry = torch.zeros(pps, n_groups, wr, 4, dtype=torch.float64, device=dev)
+        if n_groups > 1:
+            colsum = torch.empty_like(carry)
+            _fsds_colsum_kernel[(pps, n_groups - 1, n_cb)](xp, xt, *stats, colsum, *args, **kw)
+            carry[:, 1:] = colsum[:, :-1].cumsum(dim=1)  # each group starts from the sums of those before it
+        partial = torch.empty(pps, n_groups, 2, dtype=torch.float64, device=dev)
+        _fsds_scan_kernel[(pps, n_groups)](xp, xt, *stats, carry, partial, *args, n_cb, **kw)
+        sums = partial.reshape(n, channels * 2 * n_groups, 2).sum(dim=1)
     return sums[:, 0], sums[:, 1]
+
+
+def _on_device(device: torch.device):
+    """Triton launches on torch's current device: make it the tensors' one (nothing on the CPU,
+    where only the interpreter runs)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()

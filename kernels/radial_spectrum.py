@@ -33,6 +33,8 @@ Example (copied into your repository as radial_spectrum.py):
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import triton
 import triton.language as tl
@@ -62,9 +64,10 @@ def _radial_sums_kernel(
     for s in range(start, end, BLOCK):
         offs = s + tl.arange(0, BLOCK)
         mask = offs < end
-        idx = tl.load(order_ptr + offs, mask=mask, other=0).to(tl.int64)
-        re = tl.load(base + 2 * idx, mask=mask, other=0.0)
-        im = tl.load(base + 2 * idx + 1, mask=mask, other=0.0)
+        idx = tl.load(order_ptr + offs, mask=mask, other=0)  # int32: < 2**31 (bin_tables)
+        off = 2 * idx.to(tl.int64)
+        re = tl.load(base + off, mask=mask, other=0.0)
+        im = tl.load(base + off + 1, mask=mask, other=0.0)
         p = re * re + im * im
         if POWER:
             v = p
@@ -72,7 +75,7 @@ def _radial_sums_kernel(
             v = tl.sqrt(p)  # (float64 sqrt is always IEEE-rounded)
         else:
             v = tl.sqrt_rn(p)  # IEEE sqrt in the spectrum's precision, as the C++ and CUDA kernels
-        col = idx % wr
+        col = idx % wr  # in int32: an int64 remainder costs a multi-instruction sequence per element
         once = col == 0
         if EVEN_W:
             once = once | (col == wr - 1)
@@ -130,10 +133,18 @@ def radial_sums(
     # A block about the size of the largest bin (a ring of radius k cycles holds about pi k
     # coefficients of the half plane, at most ~h + wr), without reading the tables back to the host.
     block = max(32, min(MAX_BLOCK, triton.next_power_of_2(min(h * wr, h + wr))))
-    for s in range(0, n, 65535):  # the grid's second axis holds at most 65535 programs
-        e = min(n, s + 65535)
-        _radial_sums_kernel[(n_bins, e - s)](
-            real[s:e], order, starts, out[s:e], h * wr, wr, n_bins,
-            EVEN_W=w % 2 == 0, POWER=bool(power), BLOCK=block, num_warps=4,
-        )  # fmt: skip
+    with _on_device(spec.device):  # launch on the tensor's GPU and its current stream, not cuda:0's
+        for s in range(0, n, 65535):  # the grid's second axis holds at most 65535 programs
+            e = min(n, s + 65535)
+            _radial_sums_kernel[(n_bins, e - s)](
+                real[s:e], order, starts, out[s:e], h * wr, wr, n_bins,
+                EVEN_W=w % 2 == 0, POWER=bool(power), BLOCK=block, num_warps=4,
+                enable_fp_fusion=True,  # explicitly (Triton 3.10 turns the default off)
+            )  # fmt: skip
     return out
+
+
+def _on_device(device: torch.device):
+    """Triton launches on torch's current device: make it the tensors' one (nothing on the CPU,
+    where only the interpreter runs)."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()

@@ -1,13 +1,23 @@
-"""Backend choice, unavailable backends, and the extension's build contract."""
+"""Backend choice, unavailable backends, the extension's build contract, the CUDA driver check,
+the GPU backends' self-check at first use, and scripts/gpu_check.sh without a GPU."""
 
 import shutil
 import subprocess
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 import lpfk
 from lpfk.ops import dispatch
+from lpfk.ops.fsds import _fsds_op
+from lpfk.ops.radial_spectrum import _radial_spectrum_op
+from tests import oracles
+from tests.conftest import smooth_image
+from tests.test_cuda_kernels import _array, _StandIn
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_auto_picks_cpp_on_cpu():
@@ -51,3 +61,165 @@ def test_extension_checks_direct_callers():
     with pytest.raises(ValueError, match="dtype must be 'float32' or 'float64'"):
         x = torch.zeros(4, 3, dtype=torch.complex64)
         ext.radial_sums(x.data_ptr(), "float16", 1, 4, 4, x.data_ptr(), 3, False, x.data_ptr(), 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# CUDA driver and runtime versions
+
+
+def test_driver_problem_needs_the_runtimes_major_version():
+    assert "no CUDA driver" in dispatch.driver_problem(0, 13000)
+    old = dispatch.driver_problem(12080, 13000)
+    assert "supports CUDA up to 12.8" in old and "CUDA 13.0 runtime" in old and ">= 580" in old
+    assert dispatch.driver_problem(13000, 13000) is None
+    assert dispatch.driver_problem(13020, 13000) is None
+    assert dispatch.driver_problem(13000, 13010) is None  # minor-version compatibility
+    assert "could not be queried" in dispatch.driver_problem(0, 13000, "cudaErrorUnknown: unknown")
+
+
+def test_cuda_backend_reports_an_old_driver(monkeypatch):
+    class OldDriver:
+        with_cuda = True
+
+        def cuda_versions(self):
+            return 12040, 13000, ""
+
+    monkeypatch.setattr(dispatch, "_no_gpu", lambda: None)  # as on a machine with a GPU
+    why = dispatch._cuda_unavailable(OldDriver(), None)
+    assert why is not None and "supports CUDA up to 12.4" in why and "update the driver" in why
+    assert dispatch.cuda_versions(OldDriver()) == {"driver": "12.4", "runtime": "13.0", "problem": why}
+
+
+def test_extension_reports_its_cuda_versions():
+    ext = dispatch.extension()
+    if not ext.with_cuda:
+        assert dispatch.cuda_versions() == {}
+        pytest.skip("lpfk._C was built without CUDA")
+    driver, runtime, error = ext.cuda_versions()
+    assert isinstance(driver, int) and isinstance(error, str)
+    assert runtime >= 12000 and runtime % 10 == 0, runtime
+    assert dispatch.cuda_versions()["problem"] == dispatch.driver_problem(driver, runtime, error)
+
+
+# ----------------------------------------------------------------------------------------------
+# Self-check of a GPU backend at first use, with the stand-in extension of test_cuda_kernels.py
+# (numpy from the pointers, on CPU tensors) in place of the CUDA kernels
+
+
+class _Wrong(_StandIn):
+    """Like the stand-in, but the FSDS numerators are 2 % off and one radial bin is off."""
+
+    def fsds_sums_cuda(self, *args):
+        super().fsds_sums_cuda(*args)
+        n, c, groups = args[3], args[4], args[13]
+        _array(args[15], np.float64, (n * c * 2 * groups, 2))[:, 0] *= 1.02
+
+    def radial_sums_cuda(self, spec, dtype, n, h, w, order, starts, n_bins, power, out, stream):
+        super().radial_sums_cuda(spec, dtype, n, h, w, order, starts, n_bins, power, out, stream)
+        _array(out, np.float64, (n, n_bins))[:, 1] *= 1.01
+
+
+@pytest.fixture
+def fresh_checks(monkeypatch):
+    monkeypatch.setattr(dispatch, "_CHECKED", {})
+    monkeypatch.delenv("LPFK_SELF_CHECK", raising=False)
+
+
+def _stand_in(monkeypatch, cls):
+    fake = cls()
+    monkeypatch.setattr(dispatch, "_EXT", fake)
+    monkeypatch.setattr(dispatch, "cuda_stream", lambda device: 1234)
+
+    class Props:
+        multi_processor_count = 3
+
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Props())
+    return fake
+
+
+def _pair64(shape=(2, 3, 20, 18)):
+    t = smooth_image(shape)
+    return t + 0.05 * torch.randn(shape, dtype=torch.float64), t
+
+
+def test_self_check_runs_once_per_key_and_passes(monkeypatch, fresh_checks):
+    fake = _stand_in(monkeypatch, _StandIn)
+    p, t = _pair64()
+    _fsds_op(p, t, False, "cuda")
+    assert len(fake.calls) == 2  # the probe, then the call
+    _fsds_op(p, t, True, "cuda")
+    _fsds_op(p, t, False, "cuda")
+    assert len(fake.calls) == 4  # checked once per (op, backend, device, dtype)
+    _fsds_op(p.float(), t.float(), False, "cuda")
+    assert len(fake.calls) == 6  # another dtype: checked again
+    _radial_spectrum_op(t[:, 0], 6, False, True, False, "cuda")
+    assert len(fake.calls) == 8
+    assert set(dispatch._CHECKED.values()) == {None}
+    for backend in ("cpp", "torch"):  # CPU backends are not checked
+        dispatch.self_check("fsds", backend, torch.device("cpu"), torch.float64)
+    assert len(dispatch._CHECKED) == 3
+
+
+def test_self_check_raises_on_a_wrong_result(monkeypatch, fresh_checks):
+    fake = _stand_in(monkeypatch, _Wrong)
+    p, t = _pair64()
+    with pytest.raises(dispatch.SelfCheckError) as err:
+        _fsds_op(p, t, False, "cuda")
+    msg = str(err.value)
+    assert "fsds: the 'cuda' backend failed its self-check on cpu (float64)" in msg
+    assert "[2, 3, 37, 45]" in msg and "got " in msg and "reference " in msg and "max |difference|" in msg
+    assert 'backend="torch"' in msg and "LPFK_SELF_CHECK=0" in msg
+    calls = len(fake.calls)
+    with pytest.raises(dispatch.SelfCheckError):  # and on every later call, without a new probe
+        _fsds_op(p, t, False, "cuda")
+    assert len(fake.calls) == calls
+    with pytest.raises(dispatch.SelfCheckError, match="radial_spectrum: the 'cuda' backend failed"):
+        _radial_spectrum_op(t[:, 0], 6, False, True, False, "cuda")
+    want = [oracles.fsds(p[i].numpy(), t[i].numpy()) for i in range(2)]
+    np.testing.assert_allclose(lpfk.fsds(p, t, backend="torch").numpy(), want, atol=1e-9)  # the way out
+
+
+def test_self_check_can_be_switched_off(monkeypatch, fresh_checks):
+    fake = _stand_in(monkeypatch, _Wrong)
+    monkeypatch.setenv("LPFK_SELF_CHECK", "0")
+    p, t = _pair64()
+    _fsds_op(p, t, False, "cuda")  # no probe: the (wrong) result comes back unchecked
+    assert len(fake.calls) == 1 and dispatch._CHECKED == {}
+
+
+def test_self_check_cost_is_a_probe(monkeypatch, fresh_checks):
+    """The probe is one call of the op on 2 x 3 x 37 x 45 plus the float64 reference: on this CPU
+    (the cpp path standing in for the GPU kernel) a few milliseconds, against the bundled
+    example's evaluation (12 pairs) which takes far longer."""
+    import time
+
+    probe = dispatch._PROBES["fsds"]
+    inputs = dispatch._probe_inputs(probe.shapes, torch.device("cpu"), torch.float32)
+    t0 = time.perf_counter()
+    for _ in range(5):
+        lpfk.fsds(*inputs, backend="cpp")
+        probe.reference(*(x.double() for x in inputs))
+    per_probe = (time.perf_counter() - t0) / 5
+    assert per_probe < 0.5, per_probe  # generous on a loaded 2-core machine; ~5 ms when idle
+
+
+# ----------------------------------------------------------------------------------------------
+# scripts/gpu_check.sh without a GPU
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU: the script would run")
+def test_gpu_check_script_exits_2_without_a_gpu(tmp_path):
+    import time
+
+    out = tmp_path / "out"
+    t0 = time.perf_counter()
+    res = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(out)], capture_output=True, text=True, timeout=60
+    )
+    elapsed = time.perf_counter() - t0
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and res.stdout == "", (res.stdout, res.stderr)
+    assert lines[0].startswith("gpu_check: ") and lines[0].endswith("; nothing was checked")
+    assert "GPU" in lines[0] or "torch" in lines[0]
+    assert elapsed < 15 and not out.exists()

@@ -6,6 +6,7 @@ pointers), and launch errors surface as RuntimeErrors carrying CUDA's message.""
 import ctypes
 import ctypes.util
 import importlib
+import importlib.util
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -68,20 +69,29 @@ def test_launch_errors_raise_with_cuda_message():
         ext.fsds_sums_cuda(8, 8, "float32", 1, 1, 4, 4, 8, 8, 8, 8, False, 2, 1, 8, 8, 0)
 
 
-def test_unavailable_gpu_backends_say_why():
-    why = lpfk.available_backends()
-    if not torch.cuda.is_available():
-        for name in ("triton", "cuda"):
-            assert why[name] and (
-                "CUDA device" in why[name] or "not installed" in why[name] or "built" in why[name]
-            )
-        with pytest.raises(lpfk.BackendUnavailableError, match="backend 'cuda' is unavailable: "):
-            dispatch.resolve_backend("cuda", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
-        with pytest.raises(lpfk.BackendUnavailableError, match="backend 'triton' is unavailable: "):
-            dispatch.resolve_backend("triton", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
-        assert (
-            dispatch.resolve_backend("auto", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED) == "torch"
-        )
+def test_unavailable_gpu_backends_say_why(monkeypatch):
+    """Without a GPU (simulated, so this runs on every machine) both GPU backends give a reason, an
+    explicit request raises BackendUnavailableError with it and ``auto`` falls back to ``torch``;
+    the table lpfk built at import agrees with what this machine has."""
+    live = lpfk.available_backends()
+    has_triton = importlib.util.find_spec("triton") is not None
+    gpu = torch.cuda.is_available() and torch.version.hip is None
+    assert (live["triton"] is None) == (gpu and has_triton), live["triton"]
+    cuda_ok = gpu and ext is not None and ext.with_cuda and dispatch.cuda_versions()["problem"] is None
+    assert (live["cuda"] is None) == cuda_ok, live["cuda"]
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    reasons = {
+        "triton": dispatch._triton_unavailable(),
+        "cuda": dispatch._cuda_unavailable(dispatch._EXT, dispatch._EXT_ERROR),
+    }
+    for name, why in reasons.items():
+        assert why and any(k in why for k in ("CUDA device", "not installed", "built", "not importable")), why
+        monkeypatch.setitem(dispatch._UNAVAILABLE, name, why)
+        with pytest.raises(lpfk.BackendUnavailableError, match=f"backend '{name}' is unavailable: ") as err:
+            dispatch.resolve_backend(name, torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED)
+        assert why in str(err.value)
+    assert dispatch.resolve_backend("auto", torch.device("cuda"), "fsds", fsds_mod._IMPLEMENTED) == "torch"
 
 
 # ---------------------------------------------------------------------------------------------

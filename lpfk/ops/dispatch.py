@@ -1,16 +1,27 @@
-"""Backends, their availability, and the choice made by ``backend="auto"``.
+"""Backends, their availability, the choice made by ``backend="auto"``, and the self-check of
+the GPU backends at first use.
 
 ``torch`` (the pure-torch reference) runs anywhere. ``cpp`` runs on CPU tensors through the
 compiled extension ``lpfk._C``. ``triton`` (kernels/, installed as ``lpfk.kernels``) and ``cuda``
 (csrc/*.cu in ``lpfk._C``) run on CUDA tensors. Availability is decided at import, in ``_UNAVAILABLE``.
+
+Self-check (docs/gpu.md): the first call of a GPU backend per (op, backend, device, dtype) in a
+process first runs the op on a small fixed probe and compares it with the torch reference in
+float64 (``register_probe``: one line per op); a mismatch raises ``SelfCheckError`` (and keeps
+raising for that key) saying what differed and to pass ``backend="torch"``. ``LPFK_SELF_CHECK=0``
+switches it off.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import importlib.util
-from collections.abc import Sequence
+import math
+import os
+import threading
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -50,6 +61,42 @@ def _triton_unavailable() -> str | None:
     return _no_gpu()
 
 
+def _version(v: int) -> str:
+    return f"{v // 1000}.{v % 1000 // 10}"
+
+
+def driver_problem(driver: int, runtime: int, error: str = "") -> str | None:
+    """Why the CUDA runtime linked into lpfk._C cannot run on this driver, or None. ``driver``,
+    ``runtime``: cudaDriverGetVersion / cudaRuntimeGetVersion (1000 * major + 10 * minor; driver 0:
+    none). A driver runs every runtime of its major version or older (CUDA's minor-version
+    compatibility); the runtime is linked statically, so the driver must be at least its major."""
+    if error and driver == 0:
+        return f"the CUDA driver could not be queried ({error})"
+    if driver == 0:
+        return "no CUDA driver is installed (cudaDriverGetVersion reports 0)"
+    if driver // 1000 < runtime // 1000:
+        return (
+            f"the NVIDIA driver supports CUDA up to {_version(driver)}, but lpfk._C was built with the "
+            f"CUDA {_version(runtime)} runtime (linked statically): update the driver (CUDA 13 needs "
+            f"driver >= 580) or rebuild with a CUDA {driver // 1000}.x toolkit (`LPFK_CUDA=1 pip install -e .`)"
+        )
+    return None
+
+
+def cuda_versions(ext=None) -> dict[str, object]:
+    """{"driver": "13.0", "runtime": "13.0", "problem": None or why} of lpfk._C's CUDA build;
+    {} if lpfk._C has no CUDA kernels."""
+    ext = _EXT if ext is None else ext
+    if ext is None or not getattr(ext, "with_cuda", False) or not hasattr(ext, "cuda_versions"):
+        return {}
+    driver, runtime, error = ext.cuda_versions()
+    return {
+        "driver": _version(driver),
+        "runtime": _version(runtime),
+        "problem": driver_problem(driver, runtime, error),
+    }
+
+
 def _cuda_unavailable(ext, ext_error: str | None) -> str | None:
     if ext is None:
         return ext_error
@@ -58,7 +105,10 @@ def _cuda_unavailable(ext, ext_error: str | None) -> str | None:
             "lpfk._C was built without its CUDA kernels (no nvcc at build time, or LPFK_CUDA=0); "
             "rebuild with a CUDA toolkit: `LPFK_CUDA=1 pip install -e .`"
         )
-    return _no_gpu()
+    why = _no_gpu()
+    if why is None and hasattr(ext, "cuda_versions"):
+        why = cuda_versions(ext)["problem"]
+    return why
 
 
 # Decided once at import, so that dispatch is plain dict lookups (traceable by torch.compile).
@@ -140,3 +190,109 @@ def on_device(device: torch.device):
 def cuda_stream(device: torch.device) -> int:
     """torch's current CUDA stream on ``device``, as the integer handle the extension takes."""
     return torch.cuda.current_stream(device).cuda_stream
+
+
+# ----------------------------------------------------------------------------------------------
+# Self-check of a GPU backend at its first use
+
+
+class SelfCheckError(RuntimeError):
+    """A GPU backend's result on the self-check probe differs from the torch reference."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Probe:
+    """``fast(*inputs, backend)`` and ``reference(*inputs)`` (float64) on inputs of ``shapes``:
+    the first uniform in [0, 1), each further one the first plus 0.1 N(0, 1) noise (a
+    prediction/target pair), from a fixed seed. Match: |fast - ref| <= atol + rtol |ref|."""
+
+    fast: Callable[..., torch.Tensor]
+    reference: Callable[..., torch.Tensor]
+    shapes: tuple[tuple[int, ...], ...]
+    rtol: float
+    atol: float
+
+
+_PROBES: dict[str, Probe] = {}
+_CHECKED: dict[tuple, str | None] = {}  # key -> None (passed or running) or the error message
+_CHECK_LOCK = threading.Lock()
+
+
+def register_probe(op: str, fast, reference, shapes, *, rtol: float, atol: float) -> None:
+    """Register ``op``'s self-check probe (see ``Probe``); one line in the op's module, e.g.
+    ``dispatch.register_probe("fsds", lambda p, t, be: _fsds_op(p, t, False, be), _fsds,
+    [(2, 3, 37, 45)] * 2, rtol=0, atol=1e-3)``."""
+    _PROBES[op] = Probe(fast, reference, tuple(tuple(s) for s in shapes), float(rtol), float(atol))
+
+
+def self_check_enabled() -> bool:
+    """False when the environment variable LPFK_SELF_CHECK is 0 (or off, false, no)."""
+    return os.environ.get("LPFK_SELF_CHECK", "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def _probe_inputs(shapes, device: torch.device, dtype: torch.dtype) -> list[torch.Tensor]:
+    g = torch.Generator().manual_seed(1234)
+    first = torch.rand(shapes[0], generator=g, dtype=torch.float64)
+    rest = [first + 0.1 * torch.randn(s, generator=g, dtype=torch.float64) for s in shapes[1:]]
+    return [x.to(device=device, dtype=dtype) for x in (first, *rest)]
+
+
+def _mismatch(op: str, backend: str, device, dtype, probe: Probe, got, want) -> str | None:
+    got64, want64 = got.detach().double().cpu(), want.detach().double().cpu()
+    if got64.shape != want64.shape:
+        what = f"shape {tuple(got64.shape)} instead of {tuple(want64.shape)}"
+    else:
+        bad = ~(torch.isclose(got64, want64, rtol=probe.rtol, atol=probe.atol, equal_nan=False))
+        if not bool(bad.any()):
+            return None
+        i = int(bad.reshape(-1).nonzero()[0, 0])
+        idx = tuple(int(k) for k in torch.unravel_index(torch.tensor(i), got64.shape)) if got64.dim() else ()
+        err = (got64 - want64).abs().nan_to_num(nan=math.inf)
+        what = (
+            f"{int(bad.sum())} of {got64.numel()} values differ; first at index {idx}: got "
+            f"{got64.reshape(-1)[i].item():.9g}, reference {want64.reshape(-1)[i].item():.9g} "
+            f"(max |difference| {err.max().item():.3g}; allowed {probe.atol:g} + {probe.rtol:g} |reference|)"
+        )
+    shapes = " and ".join(str(list(s)) for s in probe.shapes)
+    return (
+        f"{op}: the {backend!r} backend failed its self-check on {device} ({str(dtype).removeprefix('torch.')}): "
+        f"on a probe of {shapes} it does not match the float64 torch reference: {what}. Its results "
+        f'on this GPU, driver or compiler cannot be trusted; pass backend="torch" (or another backend) '
+        f"and report it; LPFK_SELF_CHECK=0 skips the check"
+    )
+
+
+def self_check(op: str, backend: str, device: torch.device, dtype: torch.dtype) -> None:
+    """At the first call of GPU ``backend`` for (``op``, ``device``, ``dtype``) in this process, run
+    the op's probe and compare it with the reference; raise SelfCheckError on a mismatch (then on
+    every later call for that key). Nothing for other backends, unregistered ops, or when
+    LPFK_SELF_CHECK=0. Costs one small call of the op and of its reference, once per key."""
+    if backend not in GPU_BACKENDS:
+        return
+    if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+        return  # (no host copies inside a CUDA graph capture: the eager warm-up call checks)
+    key = (op, backend, str(device), dtype)
+    with _CHECK_LOCK:
+        if key in _CHECKED:
+            message = _CHECKED[key]
+            if message is None:
+                return
+            raise SelfCheckError(message)
+        probe = _PROBES.get(op)
+        if probe is None or not self_check_enabled():
+            return
+        _CHECKED[key] = None  # before the probe: its own call of the op must not check again
+    try:
+        with torch.no_grad():
+            inputs = _probe_inputs(probe.shapes, device, dtype)
+            got = probe.fast(*inputs, backend)
+            want = probe.reference(*(x.double() for x in inputs))
+        message = _mismatch(op, backend, device, dtype, probe, got, want)
+    except Exception:
+        with _CHECK_LOCK:
+            del _CHECKED[key]  # e.g. out of memory: check again next time
+        raise
+    if message is not None:
+        with _CHECK_LOCK:
+            _CHECKED[key] = message
+        raise SelfCheckError(message)

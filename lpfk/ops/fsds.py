@@ -194,6 +194,7 @@ def _fsds_gpu(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, bac
     on CPU tensors: that is how it is tested.)"""
     n, c, h, w = pred.shape
     dtype = compute_dtype(pred.dtype, target.dtype)
+    dispatch.self_check(_FN, backend, pred.device, dtype)  # first use per (backend, device, dtype)
     hp = h + h % 2
     specs, w_means, inv_stds = [], [], []
     with dispatch.on_device(pred.device):
@@ -220,6 +221,13 @@ def _fsds_gpu(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, bac
             )  # fmt: skip
             num, den = partial.sum(dim=1).unbind(-1)
     return _to_db(num, den).to(dtype)
+
+
+# The GPU backends' self-check at first use (lpfk/ops/dispatch.py): H and W odd, a 32-wide tile,
+# two row chunks and several row groups per part, two images.
+dispatch.register_probe(
+    _FN, lambda p, t, be: _fsds_gpu(p, t, False, be), _fsds, [(2, 3, 37, 45)] * 2, rtol=0, atol=1e-3
+)
 
 
 @torch.library.custom_op("lpfk::fsds", mutates_args=())

@@ -246,6 +246,7 @@ def _radial_gpu(
     (Under TRITON_INTERPRET=1 the triton path also runs on CPU tensors: that is how it is tested.)"""
     n, h, w = x.shape
     dtype = compute_dtype(x.dtype)
+    dispatch.self_check(_FN, backend, x.device, dtype)  # first use per (backend, device, dtype)
     order, starts = radial_bins(h, w, n_bins).sorted_index(x.device)
     with dispatch.on_device(x.device):
         spec = torch.fft.rfft2(x.to(dtype)).contiguous()
@@ -260,6 +261,11 @@ def _radial_gpu(
     _check_finite(sums)
     counts = radial_bins(h, w, n_bins).counts_tensor(sums.device, sums.dtype)
     return _finish(sums, counts, mean, normalize).to(dtype)
+
+
+# The GPU backends' self-check at first use (lpfk/ops/dispatch.py): odd H and W, normalised means.
+dispatch.register_probe(_FN, lambda x, be: _radial_gpu(x, 19, False, True, True, be),
+                        lambda x: _radial_spectrum(x, 19, False, True, True), [(3, 37, 45)], rtol=1e-4, atol=1e-6)  # fmt: skip
 
 
 @torch.library.custom_op("lpfk::radial_spectrum", mutates_args=())

@@ -17,8 +17,7 @@ from typing import Literal
 
 import torch
 
-from lpfk.ops import dispatch
-from lpfk.ops import fft
+from lpfk.ops import dispatch, fft
 from lpfk.ops.fft import chunk_items, rfft2_adjoint
 from lpfk.ops.validate import as_compute, check_choice, check_tensor, compute_dtype
 

@@ -11,10 +11,12 @@
 #include "cropgrad_cpu.h"
 #include "fsds_cpu.h"
 #include "radial_spectrum_cpu.h"
+#include "ssim_cpu.h"
 #ifdef LPFK_WITH_CUDA
 #include "fsds_cuda.h"
 #include "radial_spectrum_cuda.h"
 #include "runtime_cuda.h"
+#include "ssim_cuda.h"
 #endif
 
 namespace py = pybind11;
@@ -177,6 +179,66 @@ void fsds_sums_cuda(std::uintptr_t xp, std::uintptr_t xt, const std::string& dty
 }
 #endif
 
+// ---- ssim (csrc/ssim_cpu.h, csrc/ssim_cuda.h) ----
+void ssim_check(int64_t n, int64_t channels, int h, int w, int k, bool same, const char* fn) {
+  positive(n, "n");
+  positive(channels, "channels");
+  positive(h, "h");
+  positive(w, "w");
+  if (k <= 0 || k % 2 == 0) throw std::invalid_argument(std::string(fn) + ": k must be odd and positive");
+  if (h < k || w < k) throw std::invalid_argument(std::string(fn) + ": h and w must be at least k");
+  (void)same;
+}
+
+void ssim_sums(std::uintptr_t p, std::uintptr_t t, const std::string& dtype, int64_t n, int64_t channels, int h,
+               int w, std::uintptr_t window, int k, bool same, double c1, double c2, std::uintptr_t sums,
+               std::uintptr_t lo, std::uintptr_t hi, int threads) {
+  ssim_check(n, channels, h, w, k, same, "lpfk._C.ssim_sums");
+  positive(threads, "threads");
+  const void* pv = ptr<const void>(p, "p");
+  const void* tv = ptr<const void>(t, "t");
+  auto s = ptr<double>(sums, "sums"), l = ptr<double>(lo, "lo"), u = ptr<double>(hi, "hi");
+  auto g = ptr<const double>(window, "window");
+#define LPFK_CASE(NAME, IN, FN)                                                                                 \
+  if (dtype == NAME) {                                                                                          \
+    py::gil_scoped_release nogil;                                                                               \
+    lpfk::FN(static_cast<const IN*>(pv), static_cast<const IN*>(tv), n, channels, h, w, g, k, same, c1, c2, s, \
+             l, u, threads);                                                                                    \
+    return;                                                                                                     \
+  }
+  LPFK_CASE("uint8", uint8_t, ssim_sums_u8)
+  LPFK_CASE("int8", int8_t, ssim_sums_i8)
+  LPFK_CASE("int16", int16_t, ssim_sums_i16)
+  LPFK_CASE("uint16", uint16_t, ssim_sums_u16)
+  LPFK_CASE("int32", int32_t, ssim_sums_i32)
+  LPFK_CASE("int64", int64_t, ssim_sums_i64)
+  LPFK_CASE("float32", float, ssim_sums_f32)
+  LPFK_CASE("float64", double, ssim_sums_f64)
+#undef LPFK_CASE
+  throw std::invalid_argument("lpfk._C.ssim_sums: unsupported dtype '" + dtype + "'");
+}
+
+#ifdef LPFK_WITH_CUDA
+void ssim_sums_cuda(std::uintptr_t p, std::uintptr_t t, const std::string& dtype, int64_t n, int64_t channels, int h,
+                    int w, std::uintptr_t window, int k, bool same, double c1, double c2, std::uintptr_t partial,
+                    std::uintptr_t stream) {
+  ssim_check(n, channels, h, w, k, same, "lpfk._C.ssim_sums_cuda");
+  if (k > lpfk::kSsimMaxTaps)
+    throw std::invalid_argument("lpfk._C.ssim_sums_cuda: k must be at most " + std::to_string(lpfk::kSsimMaxTaps));
+  const bool f64 = is_f64(dtype);
+  auto part = ptr<double>(partial, "partial");
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::ssim_sums_cuda_f64(ptr<const double>(p, "p"), ptr<const double>(t, "t"), n, channels, h, w,
+                             ptr<const double>(window, "window"), k, same, c1, c2, part, stream);
+  } else {
+    lpfk::ssim_sums_cuda_f32(ptr<const float>(p, "p"), ptr<const float>(t, "t"), n, channels, h, w,
+                             ptr<const double>(window, "window"), k, same, c1, c2, part, stream);
+  }
+}
+#endif
+// ---- end ssim ----
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -188,6 +250,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("nonzero_rows_cols", &nonzero_rows_cols, "rows [h] and columns [w] of x [b, c, h, w] holding a value != 0");
   m.def("radial_sums", &radial_sums,
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
+  m.def("ssim_sums", &ssim_sums,
+        "SSIM: float64 sum of the map over channels and region per image [n], min and max of p and t [2, n]");
 #ifdef LPFK_WITH_CUDA
   m.def("radial_sums_cuda", &radial_sums_cuda,
         "radial_sums on the GPU: device pointers to rfft2 spectra [n, h, w/2 + 1], the sorted bin index and its "
@@ -203,6 +267,9 @@ PYBIND11_MODULE(_C, m) {
       },
       "(driver, runtime, error): cudaDriverGetVersion (0: no driver), cudaRuntimeGetVersion of the runtime "
       "linked in (1000 * major + 10 * minor), and the CUDA error of either call ('' if none)");
+  m.def("ssim_sums_cuda", &ssim_sums_cuda,
+        "SSIM map sums on the GPU: device pointers to p, t [n, c, h, w], window [k] -> partial [n * c, tiles] "
+        "double (one per 32 x 8 output tile); enqueued on the given CUDA stream");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

@@ -1,9 +1,91 @@
-"""FFT plumbing shared by the ops: rfft2 column weights, the adjoint of rfft2 (for the
-backward formulas), and the chunking of batched FFTs on the CPU."""
+"""FFT plumbing shared by the ops: the fastest exact rfft2 per shape on the CPU, rfft2 column
+weights, the adjoint of rfft2 (for the backward formulas), and the chunking of batched FFTs.
+
+The engine (docs/ssim.md, "The FFT engine"): on CPU tensors ``rfft2`` runs either torch.fft (MKL
+or pocketfft, whatever torch was built with) or scipy.fft (pocketfft, ``workers`` = torch's thread
+count). Both are exact DFTs (they agree to float rounding) but not equally fast: torch's MKL build
+is 2x slower than pocketfft on sizes with large prime factors (1356 = 4 * 3 * 113, BSD100's
+321 = 3 * 107 and 481 = 13 * 37), and as fast or faster on smooth sizes. ``engine="auto"`` times
+both once per (batch shape, s, dtype, threads) and keeps the faster for the process; the
+environment variable LPFK_FFT_ENGINE (auto, torch, scipy) or ``set_engine`` forces one.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+
 import torch
+
+ENGINES = ("auto", "torch", "scipy")
+ENV = "LPFK_FFT_ENGINE"
+_engine: str | None = None  # set_engine's choice; None: the environment variable, else "auto"
+_choice: dict[tuple, str] = {}  # (shape, s, dtype, threads) -> the faster engine, timed once
+
+
+def set_engine(name: str | None) -> None:
+    """Force the CPU rfft2 engine: "torch", "scipy", "auto" (time both once per shape), or None
+    (back to $LPFK_FFT_ENGINE, default "auto")."""
+    if name is not None and name not in ENGINES:
+        raise ValueError(f"fft engine must be one of {ENGINES} or None, got {name!r}")
+    global _engine
+    _engine = name
+
+
+def engine() -> str:
+    """The engine setting now in force ("auto", "torch" or "scipy")."""
+    name = _engine or os.environ.get(ENV, "auto").strip().lower() or "auto"
+    if name not in ENGINES:
+        raise ValueError(f"${ENV} must be one of {ENGINES}, got {name!r}")
+    return name
+
+
+def _scipy_rfft2(x: torch.Tensor, s: tuple[int, int] | None, threads: int) -> torch.Tensor:
+    import scipy.fft  # imported on first use (about 0.1 s)
+
+    return torch.from_numpy(scipy.fft.rfft2(x.numpy(), s=s, workers=threads))
+
+
+def _torch_rfft2(x: torch.Tensor, s: tuple[int, int] | None, threads: int) -> torch.Tensor:
+    return torch.fft.rfft2(x, s=s).contiguous()
+
+
+_RUN = {"torch": _torch_rfft2, "scipy": _scipy_rfft2}
+
+
+def chosen_engine(shape: tuple[int, ...], s, dtype: torch.dtype, threads: int) -> str | None:
+    """The engine ``auto`` picked for that key, or None when it has not been timed yet."""
+    return _choice.get((tuple(shape), None if s is None else tuple(s), dtype, threads))
+
+
+def rfft2(x: torch.Tensor, s: tuple[int, int] | None = None, *, threads: int | None = None) -> torch.Tensor:
+    """torch.fft.rfft2(x, s) [..., Hs, Ws//2 + 1] (complex, contiguous), computed by the faster
+    engine for CPU tensors that need no gradient (torch.fft otherwise: GPU tensors, autograd,
+    torch.compile tracing)."""
+    if (
+        x.device.type != "cpu"
+        or type(x) is not torch.Tensor  # fake / functional tensors while torch.compile traces
+        or (x.requires_grad and torch.is_grad_enabled())
+        or torch.compiler.is_compiling()
+    ):
+        return torch.fft.rfft2(x, s=s)
+    threads = threads or max(1, torch.get_num_threads())
+    name = engine()
+    if name != "auto":
+        return _RUN[name](x.contiguous(), s, threads)
+    x = x.contiguous()
+    key = (tuple(x.shape), None if s is None else tuple(s), x.dtype, threads)
+    name = _choice.get(key)
+    if name is not None:
+        return _RUN[name](x, s, threads)
+    best, out = {}, {}
+    for name in ("torch", "scipy", "torch", "scipy"):  # the first run of each pays for its plan
+        t0 = time.perf_counter()
+        out[name] = _RUN[name](x, s, threads)
+        best[name] = min(best.get(name, float("inf")), time.perf_counter() - t0)
+    _choice[key] = name = min(best, key=best.get)
+    return out[name]
+
 
 # On a CPU a whole-batch rfft2 of many images is up to 2x slower than the same work in chunks
 # of a few MiB: glibc serves allocations above 32 MiB with fresh mmap pages (a page fault per

@@ -17,7 +17,7 @@ from typing import Literal
 
 import torch
 
-from lpfk.ops import dispatch
+from lpfk.ops import dispatch, fft
 from lpfk.ops.fft import chunk_items, rfft2_adjoint
 from lpfk.ops.validate import as_compute, check_choice, check_tensor, compute_dtype
 
@@ -68,9 +68,10 @@ def _zscore(x: torch.Tensor, which: str, check: bool = True) -> tuple[torch.Tens
 
 
 def _spectrum(z: torch.Tensor) -> torch.Tensor:
-    """[N, C, H, W] -> rfft2 with one zero row appended when H is odd: [N, C, H', W//2+1]."""
+    """[N, C, H, W] -> rfft2 with one zero row appended when H is odd: [N, C, H', W//2+1]
+    (the faster engine on the CPU: lpfk/ops/fft.py)."""
     h, w = z.shape[-2:]
-    return torch.fft.rfft2(z, s=(h + h % 2, w))
+    return fft.rfft2(z, s=(h + h % 2, w))
 
 
 def _cumsum_parts(spec: torch.Tensor) -> torch.Tensor:
@@ -164,9 +165,7 @@ def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> 
                 real[k].data_ptr(), shift.data_ptr(), mean.data_ptr(), std.data_ptr(), threads,
             )  # fmt: skip
             _check_moments(mean[: e - s], std[: e - s], which, offset=s)
-            spec[k] = torch.fft.rfft2(
-                real[k][: e - s].reshape(-1, hp, w)
-            ).contiguous()  # (out= measured slower)
+            spec[k] = fft.rfft2(real[k][: e - s].reshape(-1, hp, w), threads=threads)
         w_mean = (stats[1::3, s:e] - stats[0::3, s:e]) * w  # the mean left in the centred copies
         inv_std = 1.0 / stats[2::3, s:e]
         ext.fsds_sums(

@@ -1,0 +1,96 @@
+"""The CPU rfft2 engine (lpfk/ops/fft.py): torch.fft and scipy.fft both equal the float64 numpy
+oracle to rounding; ``auto`` times them once per key and keeps the faster; forcing works; FSDS
+and radial spectra keep their fixtures and tolerances whichever engine runs."""
+
+import numpy as np
+import pytest
+import torch
+
+import lpfk
+from lpfk.ops import fft
+from tests import oracles
+from tests.conftest import fsds_cases, smooth_image
+
+ENGINES = ["torch", "scipy"]
+
+
+@pytest.fixture
+def engine_reset():
+    yield
+    fft.set_engine(None)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("shape,s", [((3, 13, 17), None), ((2, 1, 7), None), ((1, 321, 481), None),
+                                     ((4, 9, 10), (10, 10)), ((1, 1, 1), None)], ids=str)  # fmt: skip
+def test_engines_match_the_float64_oracle(engine, shape, s, engine_reset):
+    fft.set_engine(engine)
+    x = torch.rand(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(sum(shape)))
+    want = np.fft.rfft2(x.numpy(), s=s)
+    got = fft.rfft2(x, s=s)
+    assert got.dtype == torch.complex128 and got.is_contiguous() and got.shape == want.shape
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12 * max(1.0, np.abs(want).max()))
+    got32 = fft.rfft2(x.float(), s=s)
+    assert got32.dtype == torch.complex64
+    np.testing.assert_allclose(got32.numpy(), want, rtol=0, atol=2e-6 * max(1.0, np.abs(want).max()))
+
+
+def test_auto_times_once_and_keeps_the_choice(engine_reset, monkeypatch):
+    fft.set_engine("auto")
+    x = torch.rand(2, 30, 46)
+    threads = torch.get_num_threads()
+    assert fft.chosen_engine(x.shape, None, x.dtype, threads) is None
+    first = fft.rfft2(x)
+    name = fft.chosen_engine(x.shape, None, x.dtype, threads)
+    assert name in ENGINES
+    calls = []
+    for eng in ENGINES:
+        run = fft._RUN[eng]
+        monkeypatch.setitem(fft._RUN, eng, lambda *a, eng=eng, run=run: calls.append(eng) or run(*a))
+    torch.testing.assert_close(fft.rfft2(x), first, rtol=0, atol=0)  # same engine, same bits
+    assert calls == [name]
+
+
+def test_autograd_gpu_and_tracing_use_torch(engine_reset):
+    fft.set_engine("scipy")
+    x = torch.rand(5, 6, dtype=torch.float64, requires_grad=True)
+    fft.rfft2(x).abs().sum().backward()  # scipy would have cut the graph
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_forcing_and_errors(engine_reset, monkeypatch):
+    monkeypatch.setenv(fft.ENV, "scipy")
+    fft.set_engine(None)
+    assert fft.engine() == "scipy"
+    fft.set_engine("torch")
+    assert fft.engine() == "torch"
+    with pytest.raises(ValueError, match="fft engine must be one of"):
+        fft.set_engine("mkl")
+    fft.set_engine(None)
+    monkeypatch.setenv(fft.ENV, "fftw")
+    with pytest.raises(ValueError, match=r"\$LPFK_FFT_ENGINE must be one of .* got 'fftw'"):
+        fft.engine()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_fsds_fixtures_with_each_engine(engine, backend, engine_reset):
+    fft.set_engine(engine)
+    for case in fsds_cases():
+        p, t = torch.from_numpy(case["pred"]), torch.from_numpy(case["tar"])
+        assert lpfk.fsds(p, t, backend=backend).item() == pytest.approx(case["fsds_float64"], abs=1e-9)
+        v32 = lpfk.fsds(p.float(), t.float(), backend=backend).item()
+        assert v32 == pytest.approx(case["fsds_float32"], abs=1e-3)
+        assert lpfk.fsds(t, t, backend=backend).item() == float("inf")  # both spectra bit-identical
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("backend", ["torch", "cpp"])
+def test_radial_spectrum_with_each_engine(engine, backend, engine_reset):
+    fft.set_engine(engine)
+    x = smooth_image((3, 21, 34))
+    got = lpfk.radial_spectrum(x, n_bins=9, backend=backend)
+    for i in range(3):
+        np.testing.assert_allclose(
+            got[i].numpy(), oracles.radial_fft2(x[i].numpy(), 9), rtol=1e-10, atol=1e-12
+        )

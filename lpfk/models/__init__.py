@@ -65,4 +65,7 @@ from lpfk.models import edsr as _edsr  # noqa: E402,F401
 from lpfk.models import msrresnet as _msrresnet  # noqa: E402,F401
 from lpfk.models import rcan as _rcan  # noqa: E402,F401
 from lpfk.models import rdn as _rdn  # noqa: E402,F401
+from lpfk.models import rrdbnet as _rrdbnet  # noqa: E402,F401
+from lpfk.models import srvggnet as _srvggnet  # noqa: E402,F401
+from lpfk.models import swinir as _swinir  # noqa: E402,F401
 from lpfk.models import tiny as _tiny  # noqa: E402,F401  (registers its models)

@@ -361,6 +361,8 @@ def detect_swinir(state: Mapping) -> dict | None:
         img_size = ws * _root(_shape(state, masks[0])[0], "windows of attn_mask")
     elif "absolute_pos_embed" in state:
         img_size = _root(_shape(state, "absolute_pos_embed")[1], "absolute_pos_embed tokens")
+    elif max(depths) > 1:  # no shifted block: img_size <= window_size, which shrank the windows to it
+        img_size = ws  # (the padding multiple, the original window_size, is not in the weights)
     else:
         img_size = 64
     config = dict(

@@ -46,14 +46,14 @@ UPSAMPLERS = ("pixelshuffle", "pixelshuffledirect", "nearest+conv", "")
 def window_partition(x: torch.Tensor, ws: int) -> torch.Tensor:
     """[B, H, W, C] -> [B * (H/ws) * (W/ws), ws, ws, C], windows in row-major order."""
     b, h, w, c = x.shape
-    x = x.view(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
+    x = x.reshape(b, h // ws, ws, w // ws, ws, c).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(-1, ws, ws, c)
 
 
 def window_reverse(windows: torch.Tensor, ws: int, h: int, w: int) -> torch.Tensor:
     """Inverse of window_partition: -> [B, H, W, C]."""
     b = windows.shape[0] // ((h // ws) * (w // ws))
-    x = windows.view(b, h // ws, w // ws, ws, ws, -1).permute(0, 1, 3, 2, 4, 5)
+    x = windows.reshape(b, h // ws, w // ws, ws, ws, -1).permute(0, 1, 3, 2, 4, 5)
     return x.reshape(b, h, w, -1)
 
 
@@ -77,7 +77,7 @@ def shift_mask(h: int, w: int, ws: int, shift: int) -> torch.Tensor:
         for wsl in cuts:
             region[:, hs, wsl, :] = label
             label += 1
-    win = window_partition(region, ws).view(-1, ws * ws)
+    win = window_partition(region, ws).reshape(-1, ws * ws)
     diff = win[:, None, :] - win[:, :, None]
     return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
 
@@ -156,8 +156,8 @@ class SwinTransformerBlock(nn.Module):
         if s > 0:
             mask = self.attn_mask if tuple(size) == self.input_resolution else shift_mask(h, w, ws, s)
             mask = mask.to(x)
-        t = self.attn(window_partition(t, ws).view(-1, ws * ws, c), mask)
-        t = window_reverse(t.view(-1, ws, ws, c), ws, h, w)
+        t = self.attn(window_partition(t, ws).reshape(-1, ws * ws, c), mask)
+        t = window_reverse(t.reshape(-1, ws, ws, c), ws, h, w)
         if s > 0:
             t = torch.roll(t, shifts=(s, s), dims=(1, 2))
         x = x + t.reshape(b, h * w, c)
@@ -326,6 +326,12 @@ class SwinIR(nn.Module):
         size = (x.shape[2], x.shape[3])
         t = self.patch_embed(x)
         if self.absolute_pos_embed is not None:
+            if t.shape[1] != self.absolute_pos_embed.shape[1]:
+                side = math.isqrt(self.absolute_pos_embed.shape[1])
+                raise ValueError(
+                    f"swinir with ape=True takes inputs of {side} x {side} (after padding to the window), "
+                    f"got {size[0]} x {size[1]}"
+                )
             t = t + self.absolute_pos_embed
         for layer in self.layers:
             t = layer(t, size)

@@ -1,6 +1,7 @@
-"""Command-line options that pick a network: a registry name (random weights, seeded) or the
-bundled demo network, optionally with a checkpoint; shared by ``lpfk sinc``, ``lpfk hyra`` and
-``lpfk lam``."""
+"""Command-line options that pick a network: a checkpoint alone (its architecture detected), a
+registry name (random weights, seeded, or a checkpoint's) or the bundled demo network; shared by
+``lpfk sinc``, ``lpfk hyra`` and ``lpfk lam``. ``parse_config`` is the one ``--config KEY=VALUE``
+reader of every command."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("network")
     g.add_argument(
         "--model",
-        default=DEMO,
-        help=f"a registered name (lpfk.models.list_models()) or '{DEMO}': the bundled trained tiny MSRResNet x4 (default)",
+        default=None,
+        help=f"a registered name (lpfk.models.list_models()) or '{DEMO}': the bundled trained tiny MSRResNet x4 "
+        "(default: the checkpoint's architecture, detected; the demo network without --checkpoint)",
     )
     g.add_argument(
         "--checkpoint",
         default=None,
-        help="a .pth/.pt state_dict (also nested under params/params_ema/state_dict/model)",
+        help="a .pth/.pt state_dict (also nested under params/params_ema/state_dict/model); alone, its "
+        "architecture and options are detected (EDSR, RCAN, RDN, MSRResNet, RRDBNet, SRVGGNetCompact, SwinIR)",
     )
     g.add_argument(
         "--scale", type=int, default=None, help="upscaling factor (default 4; the demo network is x4)"
@@ -41,12 +44,21 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def parse_config(items: list[str]) -> dict:
-    """KEY=VALUE pairs; values read as Python literals when they parse (3, 0.1, True, 'A'), else strings."""
+    """KEY=VALUE pairs -> {KEY: value}: values read as Python literals when they parse (3, 0.1,
+    'A', (6, 6), True), true/false in any case as booleans, else kept as strings.
+
+    Example:
+        >>> parse_config(["num_feat=16", "res_scale=0.1", "act_type=prelu", "depths=6,6", "ape=false"])
+        {'num_feat': 16, 'res_scale': 0.1, 'act_type': 'prelu', 'depths': (6, 6), 'ape': False}
+    """
     out = {}
     for item in items:
-        if "=" not in item:
+        key, eq, value = item.partition("=")
+        if not eq or not key.isidentifier():
             raise ValueError(f"--config takes KEY=VALUE pairs, got {item!r}")
-        key, value = item.split("=", 1)
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
         try:
             out[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -54,23 +66,65 @@ def parse_config(items: list[str]) -> dict:
     return out
 
 
+def config_flags(name: str, config: dict, given_name: str | None = None, given_scale: int = 4) -> str:
+    """The command-line options that build ``name`` with ``config``: ``--scale S --config k=v ...``
+    with only what differs from the defaults (and ``--model`` when it differs from the given one)."""
+    from lpfk import models
+
+    config = dict(config)
+    scale = config.pop("scale", given_scale)
+    flags = [] if given_name in (None, name) else [f"--model {name}"]
+    if scale != given_scale:
+        flags.append(f"--scale {scale}")
+    diff = models.config_diff(name, config)
+    if diff:
+        text = (",".join(map(str, v)) if isinstance(v, (tuple, list)) else str(v) for v in diff.values())
+        flags.append("--config " + " ".join(f"{k}={t}" for k, t in zip(diff, text, strict=True)))
+    return " ".join(flags)
+
+
+def _load(name: str | None, checkpoint, scale: int | None, config: dict):
+    """models.load with one-line errors that say which options would fit."""
+    from lpfk import models
+
+    try:
+        if name is None:
+            return models.load(checkpoint, scale=scale, **config)
+        if name not in models.list_models():
+            return models.create(name)  # the "unknown model" error
+        return models.load(name, checkpoint, scale=4 if scale is None else scale, **config)
+    except models.CheckpointMismatch as exc:
+        message = str(exc).split("; it fits ")[0]
+        if exc.fits is not None:
+            message = message.split(": it is a ")[0]
+            flags = config_flags(exc.fits.name, exc.fits.config, name, 4 if scale is None else scale)
+            if models.model_class(exc.fits.name) is not models.model_class(name):
+                message += f": it is a {exc.fits.name} checkpoint (drop --model, or give {flags})"
+            else:
+                message += f"; it fits with {flags}"
+        raise ValueError(message) from None
+    except TypeError as exc:  # an option the model does not take
+        raise ValueError(f"model {name or 'of the checkpoint'}: {exc}") from None
+
+
 def build_model(args: argparse.Namespace):
     """(model in eval mode on the device and dtype, a description for the JSON)."""
     import torch
 
-    from lpfk import models
+    from lpfk.models.demo import DEMO_CONFIG, DEMO_NAME, demo_model
 
     dtype = getattr(torch, args.dtype)
     config = parse_config(args.config)
-    if args.model == DEMO:
-        from lpfk.models.demo import DEMO_CONFIG, DEMO_NAME, demo_model
-
+    if args.model == DEMO or (args.model is None and not args.checkpoint):
         if args.scale not in (None, DEMO_CONFIG["scale"]) or config:
             raise ValueError(
                 f"the demo network is a fixed {DEMO_NAME} x{DEMO_CONFIG['scale']}: no --scale/--config"
             )
+        options = {k: v for k, v in DEMO_CONFIG.items() if k != "scale"}
         model = (
-            demo_model() if not args.checkpoint else models.load(DEMO_NAME, args.checkpoint, **DEMO_CONFIG)
+            demo_model()
+            if not args.checkpoint
+            else _load(DEMO_NAME, args.checkpoint, DEMO_CONFIG["scale"], options)
         )
         desc = {
             "model": DEMO,
@@ -79,15 +133,21 @@ def build_model(args: argparse.Namespace):
             "config": DEMO_CONFIG,
             "checkpoint": args.checkpoint,
         }
+    elif args.model is None:
+        model = _load(None, args.checkpoint, args.scale, config)
+        found = model.detected
+        desc = {
+            "model": found.name,
+            "scale": found.config["scale"] if args.scale is None else args.scale,
+            "config": {k: v for k, v in {**found.config, **config}.items() if k != "scale"},
+            "checkpoint": args.checkpoint,
+            "weights": "checkpoint",
+            "detected": True,
+        }
     else:
         scale = 4 if args.scale is None else args.scale
         torch.manual_seed(args.seed)
-        try:
-            model = models.load(args.model, args.checkpoint, scale=scale, **config)
-        except TypeError as exc:  # an option the model does not take
-            raise ValueError(f"model {args.model!r}: {exc}") from exc
-        except RuntimeError as exc:  # load_state_dict: missing / unexpected keys, shapes
-            raise ValueError(f"checkpoint {args.checkpoint} does not fit {args.model!r}: {exc}") from exc
+        model = _load(args.model, args.checkpoint, scale, config)
         desc = {
             "model": args.model,
             "scale": scale,

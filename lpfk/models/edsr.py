@@ -112,5 +112,9 @@ def edsr(scale: int = 4, **config) -> EDSR:
 @register("edsr_full")
 def edsr_full(scale: int = 4, **config) -> EDSR:
     """EDSR (the paper's full size): 32 residual blocks, 256 features, res_scale 0.1."""
-    config = {"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1, **config}
+    config = {**edsr_full.defaults, **config}
     return EDSR(scale=scale, **config)
+
+
+edsr.model_class = edsr_full.model_class = EDSR  # for lpfk.models.defaults()
+edsr_full.defaults = {"n_resblocks": 32, "n_feats": 256, "res_scale": 0.1}

@@ -72,3 +72,6 @@ def msrresnet(scale: int = 4, **config) -> MSRResNet:
 def srresnet(scale: int = 4, **config) -> MSRResNet:
     """Alias of "msrresnet" (SRResNet without batch normalisation, BasicSR names)."""
     return MSRResNet(scale=scale, **config)
+
+
+msrresnet.model_class = srresnet.model_class = MSRResNet  # for lpfk.models.defaults()

@@ -1,6 +1,9 @@
 """RCAN (Zhang et al., ECCV 2018, "Image Super-Resolution Using Very Deep Residual Channel
 Attention Networks"), with the parameter names of the authors' code (``RCAN_TrainCode/code/model/
-rcan.py``, which EDSR-PyTorch also ships), so the released ``RCAN_BIX{2,3,4,8}.pt`` load as they are.
+rcan.py``, which EDSR-PyTorch also ships), so the released ``RCAN_BIX{2,3,4,8}.pt`` load as they are;
+BasicSR's names (``conv_first``, ``body.G.residual_group.B.rcab.{0,2}``, ``rcab.3.attention.{1,3}``,
+``body.G.conv``, ``conv_after_body``, ``upsample``, ``conv_last``; a constant mean, img_range 255)
+are renamed on load.
 
     sub_mean -> head.0 -> body.0 .. body.{G-1} (ResidualGroups) -> body.G (conv), + head
              -> tail.0 (Upsampler) -> tail.1 (conv) -> add_mean
@@ -14,6 +17,8 @@ Defaults: 10 groups, 20 blocks, 64 features, reduction 16. Input in [0, 1] (see 
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 from torch import nn
@@ -108,3 +113,38 @@ class RCAN(nn.Module):
         x = self.head(self.sub_mean(x * self.rgb_range))
         x = self.body(x) + x
         return self.add_mean(self.tail(x)) / self.rgb_range
+
+    def convert_state_dict(self, state: dict) -> dict:
+        """Rename a BasicSR RCAN state_dict to these names; its mean is a constant there, so the
+        model's own MeanShift values are kept. Other dicts pass unchanged."""
+        if "conv_first.weight" not in state:
+            return state
+        groups = len(self.body) - 1
+        blocks = len(self.body[0].body) - 1
+        rules = [
+            (r"^conv_first\.", "head.0."),
+            (
+                r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.3\.attention\.1\.",
+                r"body.\1.body.\2.body.3.conv_du.0.",
+            ),
+            (
+                r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.3\.attention\.3\.",
+                r"body.\1.body.\2.body.3.conv_du.2.",
+            ),
+            (r"^body\.(\d+)\.residual_group\.(\d+)\.rcab\.([02])\.", r"body.\1.body.\2.body.\3."),
+            (r"^body\.(\d+)\.conv\.", rf"body.\1.body.{blocks}."),
+            (r"^conv_after_body\.", f"body.{groups}."),
+            (r"^upsample\.", "tail.0."),
+            (r"^conv_last\.", "tail.1."),
+        ]
+        out = {}
+        for key, value in state.items():
+            for pattern, repl in rules:
+                key, hits = re.subn(pattern, repl, key)
+                if hits:
+                    break
+            out[key] = value
+        for key, value in self.state_dict().items():
+            if key.startswith(("sub_mean.", "add_mean.")):
+                out.setdefault(key, value)
+        return out

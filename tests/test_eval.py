@@ -16,9 +16,9 @@ from PIL import Image
 
 import lpfk
 from lpfk import cli
+from lpfk.commands.eval import EXIT_PAIRS_FAILED
 from lpfk.evaluation import results
 from lpfk.evaluation import runner as ev
-from lpfk.commands.eval import EXIT_PAIRS_FAILED
 from lpfk.evaluation.images import example_dir, read_image
 from tests.imagefiles import hr_image, make_dataset, write_png16
 
@@ -94,6 +94,30 @@ def test_metrics_match_float64_oracles(y_channel, crop):
         _ssim_valid(p64 / 255, t64 / 255), abs=1e-5
     )  # float32 map
     assert values["fsds"][0] == lpfk.fsds(s, t)[0].item()  # FSDS on all channels, always
+
+
+@pytest.mark.parametrize("depths", [(255, 255), (65535, 65535), (255, 65535), (65535, 255)])
+@pytest.mark.parametrize("y_channel", [False, True], ids=["rgb", "y"])
+def test_psnr_is_torchmetrics_bit_for_bit(depths, y_channel):
+    """The exact integer sums (in chunks of rows) give torchmetrics' float64 values to the bit."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    g = torch.Generator().manual_seed(1)
+    peak_sr, peak_hr = depths
+    shape = (3, 3, 101, 67)  # C x H = 303 rows: three chunks, the last partial
+    hr = torch.randint(0, peak_hr + 1, shape, generator=g)
+    sr = (hr * peak_sr // peak_hr + torch.randint(-900, 901, shape, generator=g)).clamp(0, peak_sr)
+    as_read = {255: torch.uint8, 65535: torch.int32}
+    sr, hr = sr.to(as_read[peak_sr]), hr.to(as_read[peak_hr])
+    got, _ = _bm(
+        sr, hr, ev.EvalSettings(metrics=("psnr",), y_channel=y_channel), peak_sr=peak_sr, peak_hr=peak_hr
+    )
+    peak = max(depths)
+    s, t = sr.double() * (peak // peak_sr), hr.double() * (peak // peak_hr)
+    if y_channel:
+        s, t = ev.rgb_to_y(s, peak), ev.rgb_to_y(t, peak)
+    want = peak_signal_noise_ratio(s, t, data_range=float(peak), reduction="none", dim=(1, 2, 3))
+    assert got["psnr_y" if y_channel else "psnr"] == want.tolist()
 
 
 def test_y_of_gray_is_the_gray_image_and_torchmetrics_border_differs():

@@ -479,3 +479,35 @@ def test_torchrun_two_processes_give_the_single_process_rows(tmp_path):
     assert dist_s["methods"] == single_s["methods"] and dist_s["failures"] == single_s["failures"]
     assert dist_s["run"]["processes"] == 2
     assert [t["pairs"] for t in dist_s["run"]["per_process"]] == [9, 6]  # images 0, 2, 4 | 1, 3
+
+
+def test_eval_help_imports_neither_torch_nor_the_analysis_modules():
+    """Start-up: `lpfk eval --help` imported torch and every analysis module (seconds)."""
+    code = (
+        "import sys\n"
+        "from lpfk import cli\n"
+        "try:\n"
+        "    cli.main(['eval', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'numpy', 'PIL', 'torchmetrics', 'matplotlib', 'lpfk.analysis') if m in sys.modules]\n"
+        "print('heavy:', heavy, file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "heavy: []" in res.stderr, res.stderr[-2000:]
+    assert "exit status: 0 all pairs scored; 1 finished" in " ".join(res.stdout.split())
+
+
+def test_a_run_imports_only_what_its_metrics_use(tmp_path):
+    """A run imported every analysis module; torchmetrics is for SSIM alone (until lpfk.ssim)."""
+    hr_dir, dirs = make_dataset(tmp_path, 2, {"a": 4.0})
+    code = (
+        "import sys\n"
+        "from lpfk import cli\n"
+        f"rc = cli.main(['eval', '--quiet', '--metrics', 'fsds,psnr', '--hr', {str(hr_dir)!r}, '--sr', {str(dirs[0])!r},"
+        f" '--out', {str(tmp_path / 'r.csv')!r}])\n"
+        "heavy = [m for m in ('torchmetrics', 'matplotlib', 'lpfk.analysis', 'lpfk.models') if m in sys.modules]\n"
+        "print('rc', rc, 'heavy:', heavy, file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "rc 0 heavy: []" in res.stderr, res.stderr[-2000:]

@@ -1,88 +1,219 @@
-"""lpfk eval throughput (informational, no target in the issue): images per second on a generated
-folder of 64 pairs of 3 x 512 x 512 8-bit PNGs (written to a temporary folder, not the repository),
-decoding in the main process (workers 0) against 2 DataLoader worker processes, with the time
-split between decoding (summed in whichever process decoded) and metric computation recorded in
-extra_info. Parametrised by the metric set: SSIM (torchmetrics' 11 x 11 convolution) dominates the
-default set, so the workers matter most without it.
+"""lpfk eval (fsds, psnr, ssim) over 12 DIV2K-size PNG pairs (3 each of 3 x 1356 x 2040,
+3 x 1536 x 2040, 3 x 2040 x 1344, 3 x 1020 x 678; textured, so the files have realistic sizes and
+decode times), written to a temporary folder, never the repository. Targets of issue 12:
+
+- against the published table script's per-pair work (LPFInISR ``cal_metrcis_and_table.py``,
+  re-typed in ``published_pair_work``: PIL -> torchvision's ToTensor, the published FSDS,
+  torchmetrics' PeakSignalNoiseRatio and StructuralSimilarityIndexMeasure modules with
+  data_range=1): >= 4x (recorded; asserted once SSIM is lpfk's own op: with torchmetrics' SSIM,
+  which both sides then run, the ratio is bounded by it);
+- at most 1.5x the decode floor: the same PNGs decoded alone (read_image), the fastest of one
+  thread and 2 threads (recorded: the same bound).
+
+Both sides run in this process (start-up, measured apart in docs/eval.md, is not in either).
+The untimed smoke run (tests/test_bench_smoke.py) uses 2 small pairs.
 """
 
+from __future__ import annotations
+
+import math
 import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bench import conftest as harness
 from lpfk.evaluation import runner as ev
+from lpfk.evaluation.images import list_images, read_image
 from lpfk.evaluation.pairing import Method, pair_folders
 
-SIZE = 512
+SIZES = [(1356, 2040), (1536, 2040), (2040, 1344), (1020, 678)]  # H, W
+PER_SIZE = 3
 
 
-def n_pairs() -> int:
-    """64 pairs when timing; 4 in the untimed smoke run (tests/test_bench_smoke.py)."""
-    return 4 if harness._DISABLED else 64
+def _shapes() -> list[tuple[int, int]]:
+    if harness._DISABLED:
+        return [(64, 96), (45, 40)]
+    return [s for s in SIZES for _ in range(PER_SIZE)]
+
+
+def _image(rng: np.random.Generator, h: int, w: int, i: int) -> np.ndarray:
+    """A photo-like uint8 [H, W, 3]: smooth gradients, edges, and texture noise."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    y, x = y / h, x / w
+    img = np.stack([0.5 + 0.3 * np.sin((5 + i % 4) * x * (c + 1) + 3 * y + c) for c in range(3)], -1)
+    img[h // 4 : h // 2, w // 3 : w // 2] += 0.15
+    img += rng.normal(0, 0.03, img.shape).astype(np.float32)
+    return (img.clip(0, 1) * 255).round().astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
+def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval_bench")
     rng = np.random.default_rng(0)
-    (root / "HR").mkdir()
-    (root / "SR").mkdir()
-    y, x = np.mgrid[0:SIZE, 0:SIZE] / SIZE
-    for i in range(n_pairs()):
-        img = np.stack([0.5 + 0.3 * np.sin((8 + i % 7) * x * (c + 1) + 5 * y + c) for c in range(3)], -1)
-        img[SIZE // 4 : SIZE // 2, SIZE // 3 : SIZE // 2] += 0.15 * (i % 3)
-        img += 0.04 * rng.standard_normal(img.shape)  # texture: PNGs of realistic size
-        hr = (img.clip(0, 1) * 255).round().astype(np.uint8)
-        sr = (hr + rng.normal(0, 6, hr.shape)).clip(0, 255).round().astype(np.uint8)
+    for d in ("HR", "SR"):
+        (root / d).mkdir()
+    for i, (h, w) in enumerate(_shapes()):
+        hr = _image(rng, h, w, i)
+        sr = (hr + rng.normal(0, 4, hr.shape)).clip(0, 255).round().astype(np.uint8)
         Image.fromarray(hr).save(root / "HR" / f"{i:04d}.png")
         Image.fromarray(sr).save(root / "SR" / f"{i:04d}.png")
-    pairing = pair_folders(root / "HR", [Method("SR", root / "SR")])
-    # warm the imports and the first-call costs (torchmetrics, the custom op) outside the timing
-    ev.evaluate(
-        pair_folders(root / "HR", [Method("SR", root / "SR")]),
-        root / "warm" / "r.csv",
+    return root, pair_folders(root / "HR", [Method("SR", root / "SR")])
+
+
+# ----------------------------------------------------------------------------------------------
+# The published per-pair work, re-typed (tests/test_bench_smoke.py runs it; test_published_fsds_*
+# below checks the FSDS re-typing against lpfk.fsds)
+
+
+def _published_frequency_align_integrate(tsr: torch.Tensor):
+    """LPFInISR FSDS_code.frequency_align_integrate: [C, H, W] -> the two cumulated halves."""
+    if tsr.shape[1] % 2 == 1:
+        tsr = torch.concat([tsr, torch.zeros(tsr.shape[0], 1, tsr.shape[2])], dim=1)
+    spec = torch.fft.rfft2(tsr, norm="backward")
+    c, h, w = spec.shape
+    halves = spec.reshape(c, 2, h // 2, w)  # einops "C (p H) W -> C p H W", p=2
+    low, high = halves[:, 0, :, :], torch.flip(halves[:, 1, :, :], dims=[1]).contiguous()
+    low = torch.cumsum(torch.cumsum(low, dim=1), dim=2)
+    high = torch.cumsum(torch.cumsum(high, dim=1), dim=2)
+    return low, high
+
+
+def published_fsds(pred: torch.Tensor, tar: torch.Tensor) -> float:
+    """LPFInISR FSDS_code._FrequencySpectrumDistributionSimilarity (pred, tar: [C, H, W])."""
+    pred = pred - torch.mean(pred)
+    pred /= torch.std(pred)
+    tar = tar - torch.mean(tar)
+    tar /= torch.std(tar)
+    p1, p2 = _published_frequency_align_integrate(pred)
+    t1, t2 = _published_frequency_align_integrate(tar)
+    err = ((p1 - t1).abs()) ** 2 + ((p2 - t2).abs()) ** 2
+    return -10 * math.log10(torch.sum(err) / torch.sum(t2.abs() ** 2 + t1.abs() ** 2))
+
+
+def to_tensor(pic: Image.Image) -> torch.Tensor:
+    """torchvision.transforms.ToTensor on an 8-bit PIL image: [C, H, W] float32 / 255."""
+    img = torch.from_numpy(np.array(pic, np.uint8, copy=True))
+    img = img.view(pic.size[1], pic.size[0], len(pic.getbands()))
+    return img.permute((2, 0, 1)).contiguous().to(dtype=torch.get_default_dtype()).div(255)
+
+
+class PublishedTableScript:
+    """The per-pair work of cal_metrcis_and_table.py for the three metrics lpfk eval computes:
+    every HR image read once (``gts``), then per SR file: read, PSNR, SSIM, FSDS(gt, img)."""
+
+    def __init__(self):
+        from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
+
+        self.psnr = PeakSignalNoiseRatio(data_range=1)
+        self.ssim = StructuralSimilarityIndexMeasure(data_range=1)
+
+    def __call__(self, hr_dir, sr_dir) -> dict[str, dict[str, float]]:
+        with torch.no_grad():
+            gts = {f.name: to_tensor(Image.open(f)) for f in list_images(hr_dir)}
+            out = {}
+            for f in list_images(sr_dir):
+                img = to_tensor(Image.open(f))
+                gt = gts[f.name]
+                out[f.name] = {
+                    "PSNR": self.psnr(gt.unsqueeze(0), img.unsqueeze(0)).item(),
+                    "SSIM": self.ssim(gt.unsqueeze(0), img.unsqueeze(0)).item(),
+                    "FSDS": published_fsds(gt, img),
+                }
+            return out
+
+
+def decode_all(files, threads: int) -> None:
+    """read_image of every file: the decode floor (one thread, or ``threads`` threads)."""
+    if threads <= 1:
+        for f in files:
+            read_image(f)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(read_image, files))
+
+
+def _run_eval(root, pairing, out_name: str) -> ev.EvalSummary:
+    return ev.evaluate(
+        pairing,
+        root / out_name / "results.csv",
         ev.EvalSettings(),
-        ev.RunOptions(workers=0, progress=False, overwrite=True),
+        ev.RunOptions(progress=False, overwrite=True),
     )
-    return root, pairing
 
 
-@pytest.mark.parametrize("metrics", ["fsds,psnr,ssim", "fsds,psnr"])
-def test_eval_workers_vs_single_process(benchmark, ratio, folder, metrics):
-    root, pairing = folder
-    settings = ev.EvalSettings(metrics=tuple(metrics.split(",")))
-    runs: dict[int, list[dict]] = {0: [], 2: []}
+def test_published_fsds_retyping_is_the_published_value(dataset):
+    """FSDS(gt, img) of the script = lpfk.fsds(SR, HR) normalised by the prediction (the SR)."""
+    import lpfk
 
-    def run(workers: int):
-        summary = ev.evaluate(
-            pairing,
-            root / f"out_w{workers}" / "r.csv",
-            settings,
-            ev.RunOptions(workers=workers, progress=False, overwrite=True),
-        )
-        runs[workers].append(summary["run"])
+    root, _ = dataset
+    f = list_images(root / "SR")[-1]
+    gt, img = to_tensor(Image.open(root / "HR" / f.name)), to_tensor(Image.open(f))
+    want = lpfk.fsds(img.double(), gt.double(), normalize_by="prediction").item()
+    assert published_fsds(gt.double(), img.double()) == pytest.approx(want, abs=1e-9)
 
-    rounds = 3
-    ratio(
-        lambda: run(2), lambda: run(0), min_speedup=None, rounds=rounds, warmup=0, baseline_name="workers=0"
+
+def test_eval_vs_published_table_script(benchmark, ratio, dataset):
+    root, pairing = dataset
+    script = PublishedTableScript()
+    speedup = ratio(
+        lambda: _run_eval(root, pairing, "fast"),
+        lambda: script(root / "HR", root / "SR"),
+        min_speedup=None,  # target 4x, asserted once SSIM is lpfk's op: see the module docstring
+        rounds=3,
+        warmup=1,
+        baseline_name="published table script (torchmetrics PSNR/SSIM modules, published FSDS)",
+        record_rounds=1,
     )
-    for workers, rs in runs.items():
-        rs = rs[:rounds]  # the interleaved rounds the speedup comes from (then pytest-benchmark's own)
-        wall = statistics.median(r["wall_s"] for r in rs)
-        benchmark.extra_info[f"workers{workers}"] = {
-            "images_per_s": n_pairs() / wall,
-            "wall_s": wall,
-            "decode_s": statistics.median(r["decode_s"] for r in rs),
-            "metrics_s": statistics.median(r["metrics_s"] for r in rs),
-            "runs": len(rs),
+    if harness._DISABLED:
+        return
+    # where the time goes, and the ratio once SSIM runs >= 10x faster than torchmetrics' (issue 12)
+    t_all, t_no_ssim = [], []
+    for _ in range(2):
+        t_all.append(_timed(lambda: _run_eval(root, pairing, "split")))
+        t_no_ssim.append(_timed(lambda: _run_eval(root, pairing, "split", ("fsds", "psnr"))))
+    full, no_ssim = statistics.median(t_all), statistics.median(t_no_ssim)
+    ssim_s = max(full - no_ssim, 0.0)
+    projected = speedup * full / (no_ssim + ssim_s / 10)
+    benchmark.extra_info.update(
+        {
+            "target_speedup": 4.0,
+            "eval_s": full,
+            "eval_without_ssim_s": no_ssim,
+            "projected_speedup_ssim_10x": projected,
         }
-    w0, w2 = benchmark.extra_info["workers0"], benchmark.extra_info["workers2"]
-    print(
-        f"\n  [{metrics}] {n_pairs()} pairs of 3x{SIZE}x{SIZE}: workers 0 {w0['images_per_s']:.1f} img/s "
-        f"(decode {w0['decode_s']:.2f} s, metrics {w0['metrics_s']:.2f} s); "
-        f"workers 2 {w2['images_per_s']:.1f} img/s (decode {w2['decode_s']:.2f} s in workers, "
-        f"metrics {w2['metrics_s']:.2f} s)"
     )
+    print(
+        f"\n  eval vs the published script: {speedup:.2f}x (target 4x); SSIM {ssim_s:.1f} of {full:.1f} s; "
+        f"projected with a 10x SSIM: {projected:.2f}x"
+    )
+
+
+def _timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def test_eval_vs_decode_floor(benchmark, ratio, dataset):
+    root, pairing = dataset
+    files = [*list_images(root / "HR"), *list_images(root / "SR")]
+    name, floor = harness.fastest(
+        {f"{t} thread(s)": (lambda t=t: decode_all(files, t)) for t in (1, 2)}, rounds=3
+    )
+    speedup = ratio(
+        lambda: _run_eval(root, pairing, "floor"),
+        floor,
+        min_speedup=None,  # target: eval at most 1.5x the floor (this ratio >= 0.67), with lpfk.ssim
+        rounds=3,
+        warmup=1,
+        baseline_name=f"decode floor: read_image of the 24 PNGs, {name}",
+        record_rounds=1,
+    )
+    if not harness._DISABLED:
+        benchmark.extra_info["target_max_eval_over_floor"] = 1.5
+        print(f"\n  eval / decode floor ({name}): {1 / speedup:.2f}x (target <= 1.5x)")

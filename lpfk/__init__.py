@@ -14,15 +14,30 @@ The public API (README.md; the layout and import rules: docs/design.md):
 Every name here is a function, a class or the ``hyra`` module; none hides a submodule of lpfk.
 """
 
-from lpfk.analysis import hyra
-from lpfk.analysis.faig import DegradationPredictor, FaigResult, conv_filters, faig
-from lpfk.analysis.impulse import impulse_responses
-from lpfk.analysis.lam import LAMResult, diffusion_index, integrated_gradients, lam
-from lpfk.analysis.sinc import sinc_analysis
-from lpfk.ops.dispatch import BackendUnavailableError, available_backends
-from lpfk.ops.fsds import fsds
-from lpfk.ops.radial_spectrum import radial_counts, radial_frequencies, radial_spectrum
-from lpfk.ops.ssim import ssim
+# Every name is imported on first use (PEP 562): `lpfk eval --help` and `lpfk eval` import
+# neither torch for nothing nor the analysis modules they never call.
+_LAZY = {
+    "hyra": ("lpfk.analysis.hyra", None),  # the module
+    "DegradationPredictor": ("lpfk.analysis.faig", "DegradationPredictor"),
+    "FaigResult": ("lpfk.analysis.faig", "FaigResult"),
+    "conv_filters": ("lpfk.analysis.faig", "conv_filters"),
+    "faig": ("lpfk.analysis.faig", "faig"),
+    "impulse_responses": ("lpfk.analysis.impulse", "impulse_responses"),
+    "LAMResult": ("lpfk.analysis.lam", "LAMResult"),
+    "diffusion_index": ("lpfk.analysis.lam", "diffusion_index"),
+    "integrated_gradients": ("lpfk.analysis.lam", "integrated_gradients"),
+    "lam": ("lpfk.analysis.lam", "lam"),
+    "sinc_analysis": ("lpfk.analysis.sinc", "sinc_analysis"),
+    "BackendUnavailableError": ("lpfk.ops.dispatch", "BackendUnavailableError"),
+    "available_backends": ("lpfk.ops.dispatch", "available_backends"),
+    "fsds": ("lpfk.ops.fsds", "fsds"),
+    "radial_counts": ("lpfk.ops.radial_spectrum", "radial_counts"),
+    "radial_frequencies": ("lpfk.ops.radial_spectrum", "radial_frequencies"),
+    "radial_spectrum": ("lpfk.ops.radial_spectrum", "radial_spectrum"),
+    "ssim": ("lpfk.ops.ssim", "ssim"),
+    "FSDS": ("lpfk.evaluation.metric", "FSDS"),  # torchmetrics takes a second to import
+    "evaluate": ("lpfk.evaluation.runner", "evaluate"),
+}
 
 __version__ = "0.1.0"
 
@@ -52,16 +67,14 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # Imported on first use: torchmetrics (FSDS) takes a second to import, and the runner pulls
-    # in PIL and the result-file machinery that analysis users never need.
-    if name == "FSDS":
-        from lpfk.evaluation.metric import FSDS
+    if name in _LAZY:
+        import importlib
 
-        return FSDS
-    if name == "evaluate":
-        from lpfk.evaluation.runner import evaluate
-
-        return evaluate
+        module, attr = _LAZY[name]
+        value = importlib.import_module(module)
+        value = value if attr is None else getattr(value, attr)
+        globals()[name] = value  # once
+        return value
     raise AttributeError(f"module 'lpfk' has no attribute {name!r}")
 
 

@@ -16,6 +16,7 @@ from PIL import Image
 
 import lpfk
 from lpfk import cli
+from lpfk.commands.eval import EXIT_PAIRS_FAILED
 from lpfk.evaluation import results
 from lpfk.evaluation import runner as ev
 from lpfk.evaluation.images import example_dir, read_image
@@ -24,6 +25,12 @@ from tests.imagefiles import hr_image, make_dataset, write_png16
 
 def _eval(*argv: str) -> int:
     return cli.main(["eval", "--quiet", "--workers", "0", *map(str, argv)])
+
+
+def _bm(*args, **kwargs):
+    """batch_metrics as (values, errors)."""
+    scores = ev.batch_metrics(*args, **kwargs)
+    return scores.values, scores.errors
 
 
 def _rows(path: Path) -> list[dict]:
@@ -76,7 +83,7 @@ def test_metrics_match_float64_oracles(y_channel, crop):
     h, w = sr.shape[-2:]
     s, t = sr[..., crop : h - crop, crop : w - crop], hr[..., crop : h - crop, crop : w - crop]
     settings = ev.EvalSettings(crop_border=crop, y_channel=y_channel)
-    values, errors = ev.batch_metrics(s.contiguous(), t.contiguous(), settings, peak_sr=255, peak_hr=255)
+    values, errors = _bm(s.contiguous(), t.contiguous(), settings, peak_sr=255, peak_hr=255)
     assert errors == [[]]
     p64, t64 = s[0].double().numpy(), t[0].double().numpy()
     if y_channel:
@@ -89,9 +96,33 @@ def test_metrics_match_float64_oracles(y_channel, crop):
     assert values["fsds"][0] == lpfk.fsds(s, t)[0].item()  # FSDS on all channels, always
 
 
+@pytest.mark.parametrize("depths", [(255, 255), (65535, 65535), (255, 65535), (65535, 255)])
+@pytest.mark.parametrize("y_channel", [False, True], ids=["rgb", "y"])
+def test_psnr_is_torchmetrics_bit_for_bit(depths, y_channel):
+    """The exact integer sums (in chunks of rows) give torchmetrics' float64 values to the bit."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio
+
+    g = torch.Generator().manual_seed(1)
+    peak_sr, peak_hr = depths
+    shape = (3, 3, 101, 67)  # C x H = 303 rows: three chunks, the last partial
+    hr = torch.randint(0, peak_hr + 1, shape, generator=g)
+    sr = (hr * peak_sr // peak_hr + torch.randint(-900, 901, shape, generator=g)).clamp(0, peak_sr)
+    as_read = {255: torch.uint8, 65535: torch.int32}
+    sr, hr = sr.to(as_read[peak_sr]), hr.to(as_read[peak_hr])
+    got, _ = _bm(
+        sr, hr, ev.EvalSettings(metrics=("psnr",), y_channel=y_channel), peak_sr=peak_sr, peak_hr=peak_hr
+    )
+    peak = max(depths)
+    s, t = sr.double() * (peak // peak_sr), hr.double() * (peak // peak_hr)
+    if y_channel:
+        s, t = ev.rgb_to_y(s, peak), ev.rgb_to_y(t, peak)
+    want = peak_signal_noise_ratio(s, t, data_range=float(peak), reduction="none", dim=(1, 2, 3))
+    assert got["psnr_y" if y_channel else "psnr"] == want.tolist()
+
+
 def test_y_of_gray_is_the_gray_image_and_torchmetrics_border_differs():
     sr, hr = _pair(shape=(1, 30, 26))
-    got, _ = ev.batch_metrics(sr, hr, ev.EvalSettings(y_channel=True), peak_sr=255, peak_hr=255)
+    got, _ = _bm(sr, hr, ev.EvalSettings(y_channel=True), peak_sr=255, peak_hr=255)
     p, t = sr[0].double().numpy(), hr[0].double().numpy()
     assert got["psnr_y"][0] == pytest.approx(_psnr(p, t, 255.0), abs=1e-5)
     assert got["ssim_y"][0] == pytest.approx(_ssim_valid(p / 255, t / 255), abs=1e-5)
@@ -112,11 +143,8 @@ def test_values_do_not_depend_on_batching_or_threads():
         outs = []
         for n in (1, 2):
             torch.set_num_threads(n)
-            outs.append(ev.batch_metrics(sr, hr, settings, peak_sr=255, peak_hr=255)[0])
-            one = [
-                ev.batch_metrics(sr[i : i + 1], hr[i : i + 1], settings, peak_sr=255, peak_hr=255)[0]
-                for i in range(5)
-            ]
+            outs.append(_bm(sr, hr, settings, peak_sr=255, peak_hr=255)[0])
+            one = [_bm(sr[i : i + 1], hr[i : i + 1], settings, peak_sr=255, peak_hr=255)[0] for i in range(5)]
             outs.append({c: [o[c][0] for o in one] for c in one[0]})
     finally:
         torch.set_num_threads(threads)
@@ -131,7 +159,7 @@ def test_ssim_map_in_channels_last_is_the_contiguous_one():
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     sr, hr = _pair(shape=(3, 40, 33))
-    got, _ = ev.batch_metrics(sr, hr, ev.EvalSettings(metrics=("ssim",)), peak_sr=255, peak_hr=255)
+    got, _ = _bm(sr, hr, ev.EvalSettings(metrics=("ssim",)), peak_sr=255, peak_hr=255)
     _, full = structural_similarity_index_measure(
         sr.double().div(255).float(), hr.double().div(255).float(), data_range=1.0, return_full_image=True
     )
@@ -198,7 +226,7 @@ def test_faults_are_recorded_and_the_other_rows_are_right(tmp_path):
     Image.fromarray(hr_image(np.random.default_rng(2), 8, 9)).save(net / "img_005.png")
     (hr_dir / "img_006.png").write_bytes(b"")  # HR unreadable
     out = tmp_path / "r.csv"
-    assert _eval("--hr", hr_dir, "--sr", net, "--out", out) == 0
+    assert _eval("--hr", hr_dir, "--sr", net, "--out", out) == EXIT_PAIRS_FAILED  # and all rows written
     rows = {r["image"]: r for r in _rows(out)}
     assert len(rows) == 8
     err = {k: r["error"] for k, r in rows.items()}
@@ -212,13 +240,63 @@ def test_faults_are_recorded_and_the_other_rows_are_right(tmp_path):
     assert err["img_006.png"].startswith("HR unreadable: cannot read image")
     for k in ("img_000.png", "img_007.png"):  # the good pairs: exactly their own values
         sr, hr = read_image(net / k)[None], read_image(hr_dir / k)[None]
-        vals, errors = ev.batch_metrics(sr, hr, ev.EvalSettings(), peak_sr=255, peak_hr=255)
+        vals, errors = _bm(sr, hr, ev.EvalSettings(), peak_sr=255, peak_hr=255)
         assert errors == [[]] and err[k] == ""
         assert [rows[k][c] for c in vals] == [results.format_value(v[0]) for v in vals.values()]
     s = json.loads((tmp_path / "r.summary.json").read_text())["methods"]["net"]
     assert s["images"] == 8 and s["rows_with_errors"] == 6
     assert (s["fsds"]["count"], s["fsds"]["failures"]) == (3, 5)
     assert (s["ssim"]["count"], s["ssim"]["failures"]) == (3, 5)
+
+
+def test_a_failed_pair_gives_a_nonzero_status_and_means_say_what_they_cover(tmp_path, capsys):
+    """Issue 11: exit 0 although every pair failed; "images 4, failed 1" over means of 3."""
+    hr_dir, (net, bad) = make_dataset(tmp_path, 4, {"net": 6.0, "bad": 6.0})
+    (net / "img_002.png").write_bytes(b"junk")
+    for f in bad.iterdir():
+        f.write_bytes(b"junk")
+    out = tmp_path / "r.csv"
+    assert (
+        cli.main(
+            ["eval", "--workers", "0", "--hr", str(hr_dir), "--sr", str(net), str(bad), "--out", str(out)]
+        )
+        == 1
+    )
+    captured = capsys.readouterr()
+    assert len(_rows(out)) == 8  # every row written, the failed ones with their reason
+    lines = {line.split()[0]: line for line in captured.out.splitlines() if line.startswith(("net ", "bad "))}
+    assert lines["net"].split()[1:3] == ["4", "1"] and lines["net"].count("(n=3)") == 3
+    assert lines["bad"].split()[1:] == ["4", "4", "n/a", "n/a", "n/a"]
+    assert "(n=K) marks a mean over K images" in captured.out
+    assert "5 pair(s) failed" in captured.err and "exit status 1" in captured.err
+    table = (tmp_path / "r.md").read_text()
+    assert "| net | 4 | " in table and table.count("(n=3)") == 3 and "(n=K) marks" in table
+    hr_only = tmp_path / "ok"
+    hr_ok, dirs_ok = make_dataset(hr_only, 2, {"a": 4.0})
+    assert _eval("--hr", hr_ok, "--sr", *dirs_ok, "--out", tmp_path / "ok.csv") == 0  # no failure: 0
+
+
+def test_default_output_is_lpfk_out_eval(tmp_path, monkeypatch, capsys):
+    """Issue 11: eval wrote lpfk_out/results.csv, where the demo's rows replaced a user's."""
+    monkeypatch.chdir(tmp_path)
+    hr_dir, dirs = make_dataset(tmp_path / "d", 2, {"a": 4.0})
+    assert cli.main(["eval", "--workers", "0", "--hr", str(hr_dir), "--sr", *map(str, dirs)]) == 0
+    out = Path("lpfk_out/eval")
+    assert sorted(p.name for p in out.iterdir()) == [
+        "results.csv",
+        "results.md",
+        "results.run.json",
+        "results.summary.json",
+    ]
+    assert (
+        "wrote lpfk_out/eval/results.csv, lpfk_out/eval/results.summary.json, lpfk_out/eval/results.md"
+        in capsys.readouterr().out
+    )
+    before = (out / "results.csv").read_text()
+    hr2, dirs2 = make_dataset(tmp_path / "other", 3, {"b": 9.0})
+    assert cli.main(["eval", "--quiet", "--workers", "0", "--hr", str(hr2), "--sr", *map(str, dirs2)]) == 2
+    assert "holds rows of a run with other settings" in capsys.readouterr().err
+    assert (out / "results.csv").read_text() == before  # never replaced without --overwrite
 
 
 def test_jsonl_holds_the_same_rows(tmp_path):
@@ -386,14 +464,14 @@ def test_torchrun_two_processes_give_the_single_process_rows(tmp_path):
     (dirs[0] / "img_002.png").write_bytes(b"corrupt")
     args = ["--hr", str(hr_dir), "--sr", *map(str, dirs), "--y-channel", "--crop-border", "2"]
     ref = tmp_path / "single" / "r.csv"
-    assert _eval(*args, "--out", ref) == 0
+    assert _eval(*args, "--out", ref) == EXIT_PAIRS_FAILED
     out = tmp_path / "dist" / "r.csv"
     cmd = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
         "-m", "lpfk", "eval", "--quiet", "--workers", "1", *args, "--out", str(out),
     ]  # fmt: skip
     res = subprocess.run(cmd, env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.returncode == EXIT_PAIRS_FAILED, res.stderr[-3000:]  # torchrun: 1 when a rank exits non-zero
     assert out.read_text() == ref.read_text()
     assert sorted(p.name for p in out.parent.iterdir()) == ["r.csv", "r.md", "r.run.json", "r.summary.json"]
     dist_s = json.loads((out.parent / "r.summary.json").read_text())
@@ -401,3 +479,35 @@ def test_torchrun_two_processes_give_the_single_process_rows(tmp_path):
     assert dist_s["methods"] == single_s["methods"] and dist_s["failures"] == single_s["failures"]
     assert dist_s["run"]["processes"] == 2
     assert [t["pairs"] for t in dist_s["run"]["per_process"]] == [9, 6]  # images 0, 2, 4 | 1, 3
+
+
+def test_eval_help_imports_neither_torch_nor_the_analysis_modules():
+    """Start-up: `lpfk eval --help` imported torch and every analysis module (seconds)."""
+    code = (
+        "import sys\n"
+        "from lpfk import cli\n"
+        "try:\n"
+        "    cli.main(['eval', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = [m for m in ('torch', 'numpy', 'PIL', 'torchmetrics', 'matplotlib', 'lpfk.analysis') if m in sys.modules]\n"
+        "print('heavy:', heavy, file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "heavy: []" in res.stderr, res.stderr[-2000:]
+    assert "exit status: 0 all pairs scored; 1 finished" in " ".join(res.stdout.split())
+
+
+def test_a_run_imports_only_what_its_metrics_use(tmp_path):
+    """A run imported every analysis module; torchmetrics is for SSIM alone (until lpfk.ssim)."""
+    hr_dir, dirs = make_dataset(tmp_path, 2, {"a": 4.0})
+    code = (
+        "import sys\n"
+        "from lpfk import cli\n"
+        f"rc = cli.main(['eval', '--quiet', '--metrics', 'fsds,psnr', '--hr', {str(hr_dir)!r}, '--sr', {str(dirs[0])!r},"
+        f" '--out', {str(tmp_path / 'r.csv')!r}])\n"
+        "heavy = [m for m in ('torchmetrics', 'matplotlib', 'lpfk.analysis', 'lpfk.models') if m in sys.modules]\n"
+        "print('rc', rc, 'heavy:', heavy, file=sys.stderr)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "rc 0 heavy: []" in res.stderr, res.stderr[-2000:]

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lpfk.evaluation.images import image_peak, list_images, read_image
+from lpfk.evaluation.images import image_peak, list_images, read_image, to_unit
 from tests.imagefiles import write_png16, write_tiff16
 
 RNG = np.random.default_rng(7)
@@ -108,3 +108,16 @@ def test_list_images(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.jpg", "b.PNG", "d.webp"]
     with pytest.raises(ValueError, match="not a folder"):
         list_images(tmp_path / "a.jpg")
+
+
+def test_to_unit_divides_by_the_peak_of_the_pixel_type(tmp_path):
+    """The one image -> [0, 1] conversion (it was redone in five places)."""
+    Image.fromarray(RGB8).save(tmp_path / "a.png")
+    write_png16(tmp_path / "b.png", RGB16)
+    a, b = to_unit(read_image(tmp_path / "a.png")), to_unit(read_image(tmp_path / "b.png"))
+    assert a.dtype == b.dtype == torch.float32
+    torch.testing.assert_close(a, torch.from_numpy(_chw(RGB8) / 255.0).float(), rtol=0, atol=0)
+    torch.testing.assert_close(b, torch.from_numpy(_chw(RGB16) / 65535.0).float(), rtol=0, atol=0)
+    assert float(b.max()) <= 1.0 and float(b.min()) >= 0.0
+    with pytest.raises(TypeError, match="expected read_image's uint8 or int32 image, got torch.float32"):
+        to_unit(a)

@@ -755,12 +755,12 @@ def demo(out_dir: str | Path) -> str:
     blurred image and N(x) carries the edges; the kernel is also measured in the published
     setting (a = 1 on black, sinc_published.png), where this small network is far from linear."""
     from lpfk.analysis.sinc import sinc_analysis
-    from lpfk.evaluation.images import example_dir, read_image
+    from lpfk.evaluation.images import example_dir, read_image, to_unit
     from lpfk.models.demo import DEMO_CONFIG, demo_model
     from lpfk.plots.sinc import plot_sinc  # moves with demo() to commands/
 
     model = demo_model()
-    hr = read_image(example_dir() / "HR" / "0001.png").float() / 255
+    hr = to_unit(read_image(example_dir() / "HR" / "0001.png"))
     lr = lr_from_hr(hr, DEMO_CONFIG["scale"])
     desc = {"model": "demo (tiny MSRResNet x4, bundled weights)", "image": "example HR/0001.png"}
     s = report(model, lr, out_dir, amplitude=0.05, background="mean", description=desc)

@@ -1068,13 +1068,13 @@ def demo(out_dir: str | Path) -> str:
     import json
     import time
 
-    from lpfk.evaluation.images import example_dir, read_image
+    from lpfk.evaluation.images import example_dir, read_image, to_unit
     from lpfk.models.demo import demo_model
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     src = example_dir() / "HR" / "0001.png"
-    lr, hr = downscale(read_image(src).float() / 255, 4)
+    lr, hr = downscale(to_unit(read_image(src)), 4)
     model = demo_model()
     wins = [(40, 56, 16), (8, 8, 16)]
     t0 = time.perf_counter()

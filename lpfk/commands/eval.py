@@ -4,13 +4,20 @@
     lpfk eval --example                       # the bundled example dataset
     torchrun --nproc_per_node=4 -m lpfk eval --hr HR/ --sr ...   # sharded over 4 processes
 
-See docs/eval.md."""
+Exit status: 0 every pair scored; EXIT_PAIRS_FAILED (1) the run finished and every row is
+written, but some pairs failed (their reasons are in the error column and the summary); 2 the
+run was refused (bad options, unpaired names, outputs that cannot be written or belong to
+another run). See docs/eval.md."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+
+EXIT_PAIRS_FAILED = 1
+DEFAULT_OUT = Path("lpfk_out/eval/results.csv")
 
 
 def add_parser(sub) -> None:
@@ -19,6 +26,8 @@ def add_parser(sub) -> None:
         help="FSDS/PSNR/SSIM of folders of SR results against HR (resumable, torchrun-ready)",
         description="Score every SR result against its HR image by file name; one row per image, "
         "a summary per method and a Markdown table. A rerun with the same --out resumes.",
+        epilog=f"exit status: 0 all pairs scored; {EXIT_PAIRS_FAILED} finished, all rows written, but some "
+        "pairs failed (see the error column); 2 refused before any work (bad options or outputs)",
     )
     src = p.add_argument_group("data")
     src.add_argument("--hr", type=Path, help="folder of ground-truth (HR) images")
@@ -61,9 +70,9 @@ def add_parser(sub) -> None:
     )  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument(
-        "--out", type=Path, default=Path("lpfk_out/results.csv"),
-        help="rows file, .csv or .jsonl (default lpfk_out/results.csv); the summary (.summary.json) "
-        "and the table (.md) go beside it",
+        "--out", type=Path, default=DEFAULT_OUT,
+        help=f"rows file, .csv or .jsonl (default {DEFAULT_OUT}); the summary (.summary.json) "
+        "and the table (.md) go beside it; an existing one is resumed, never replaced without --overwrite",
     )  # fmt: skip
     o.add_argument("--overwrite", action="store_true", help="discard the rows of an earlier run of --out")
     o.add_argument("--quiet", action="store_true", help="no progress bar, no table on stdout")
@@ -75,8 +84,8 @@ def add_parser(sub) -> None:
     r.add_argument("--backend", default="auto", help="FSDS backend: auto | torch | cpp | triton | cuda")
     r.add_argument(
         "--workers", type=int, default=None,
-        help="DataLoader worker processes decoding images, per process (0: in the main process; "
-        "default min(4, CPUs), or 0 below 32 pairs)",
+        help="threads decoding images ahead of the metrics, per process (0: decode in the main "
+        "thread, one file at a time; default min(4, CPUs))",
     )  # fmt: skip
     r.add_argument(
         "--batch-values", type=int, default=1 << 22, metavar="N",
@@ -178,8 +187,17 @@ def run(args: argparse.Namespace) -> int:
                 print(f"lpfk eval: unpaired, {what}: {len(names)} (left out; listed in the summary)")
         suffixes = {"sr_suffix": list(args.sr_suffix), "hr_suffix": list(args.hr_suffix)}
         summary = ev.evaluate(pairing, args.out, settings, options, suffixes=suffixes)
-        if summary is not None and not args.quiet:
+        if summary is None:  # ranks > 0: rank 0 reports
+            return 0
+        if not args.quiet:
             _print(summary, settings, ev.OutputPaths(args.out))
+        if summary.failed_pairs:
+            print(
+                f"lpfk eval: {summary.failed_pairs} pair(s) failed (reasons in the error column of "
+                f"{args.out}); exit status {EXIT_PAIRS_FAILED}",
+                file=sys.stderr,
+            )
+            return EXIT_PAIRS_FAILED
         return 0
     except ev.RankQuietError:
         return 2  # rank 0 reports it
@@ -213,46 +231,54 @@ def _share_pairing(args, distributed: bool):
     return box[0]
 
 
-def _print(summary: dict, settings, paths) -> None:
-    """The summary as a text table: per method and metric, mean ± sample std over the finite values."""
+def _print(summary, settings, paths) -> None:
+    """The summary as a text table: per method and metric, mean ± sample std over the finite
+    values, with (n=K) where a mean covers fewer images than the method has."""
+    from lpfk.evaluation.results import COVERAGE_NOTE, coverage
+
     cols = settings.metric_columns
-    width = {c: 17 if c.startswith("ssim") else 15 for c in cols}
+    texts = {}
+    for method, entry in summary.methods.items():
+        for c in cols:
+            s = entry.metrics[c]
+            d = 4 if c.startswith("ssim") else 2
+            texts[method, c] = (
+                "n/a"
+                if s.mean is None
+                else f"{s.mean:.{d}f}"
+                + (f" ± {s.std:.{d}f}" if s.std is not None else "")
+                + coverage(entry, c)
+            )
+    width = {
+        c: max(
+            [15 if not c.startswith("ssim") else 17] + [len(t) + 2 for (_, k), t in texts.items() if k == c]
+        )
+        for c in cols
+    }
     print(
         (f"{'method':<20} {'images':>6} {'failed':>6}  " + "".join(f"{c:<{width[c]}}" for c in cols)).rstrip()
     )
-    for method, entry in summary["methods"].items():
-        cells = []
-        for c in cols:
-            s = entry[c]
-            d = 4 if c.startswith("ssim") else 2
-            text = (
-                "n/a"
-                if s["mean"] is None
-                else f"{s['mean']:.{d}f}" + (f" ± {s['std']:.{d}f}" if s["std"] is not None else "")
-            )
-            cells.append(f"{text:<{width[c]}}")
-        print(
-            (f"{method:<20} {entry['images']:>6} {entry['rows_with_errors']:>6}  " + "".join(cells)).rstrip()
-        )
-    run = summary["run"]
-    rate = run["images_per_s"]
+    for method, entry in summary.methods.items():
+        cells = "".join(f"{texts[method, c]:<{width[c]}}" for c in cols)
+        print(f"{method:<20} {entry.images:>6} {entry.rows_with_errors:>6}  {cells}".rstrip())
+    if any(coverage(e, c) for e in summary.methods.values() for c in cols):
+        print(COVERAGE_NOTE)
+    run = summary.run
+    rate = run.images_per_s
     print(
-        f"\n{run['pairs_this_run']} pairs evaluated in {run['wall_s']:.1f} s"
-        + (f" ({rate:.1f} img/s, {run['processes']} process(es))" if rate else "")
-        + (
-            f"; {run['pairs_from_earlier_runs']} from an earlier run"
-            if run["pairs_from_earlier_runs"]
-            else ""
-        )
+        f"\n{run.pairs_this_run} pairs evaluated in {run.wall_s:.1f} s"
+        + (f" ({rate:.1f} img/s, {run.processes} process(es))" if rate else "")
+        + (f"; {run.pairs_from_earlier_runs} from an earlier run" if run.pairs_from_earlier_runs else "")
     )
-    for f in summary["failures"][:10]:
-        print(f"failed: {f['method']}/{f['sr_file']}: {f['error']}")
-    if len(summary["failures"]) > 10:
-        print(f"... {len(summary['failures']) - 10} more failures in {paths.summary}")
-    for method, entry in summary["methods"].items():
+    for f in summary.failures[:10]:
+        print(f"failed: {f.method}/{f.sr_file}: {f.error}")
+    if len(summary.failures) > 10:
+        print(f"... {len(summary.failures) - 10} more failures in {paths.summary}")
+    for method, entry in summary.methods.items():
         for c in cols:
-            if entry[c]["infinite"]:
+            if entry.metrics[c].infinite:
                 print(
-                    f"note: {method}: {c} is +inf on {entry[c]['infinite']} image(s) (identical to HR), left out of the mean"
+                    f"note: {method}: {c} is +inf on {entry.metrics[c].infinite} image(s) (identical to HR), "
+                    "left out of the mean"
                 )
     print(f"wrote {paths.rows}, {paths.summary}, {paths.markdown}")

@@ -100,7 +100,7 @@ def _read_folder(folder: Path, names: list[str] | None, scale: int | None, chann
     ``scale`` (top-left), gray repeated to ``channels``."""
     import torch
 
-    from lpfk.evaluation.images import list_images, read_image
+    from lpfk.evaluation.images import list_images, read_image, to_unit
 
     if not folder.is_dir():
         raise ValueError(f"not a folder: {folder}")
@@ -114,7 +114,7 @@ def _read_folder(folder: Path, names: list[str] | None, scale: int | None, chann
         img = read_image(f)
         if img.dtype != torch.uint8:
             raise ValueError(f"{f}: FAIG expects 8-bit images, got {img.dtype}")
-        img = img.float() / 255.0
+        img = to_unit(img)
         if img.shape[0] == 1 and channels == 3:
             img = img.expand(3, -1, -1)
         if img.shape[0] != channels:

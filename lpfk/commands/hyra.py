@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lpfk.analysis.hyra import format_report, lr_from_hr, report
-    from lpfk.evaluation.images import example_dir, read_image
+    from lpfk.evaluation.images import example_dir, read_image, to_unit
 
     model, desc = build_model(args)
     dtype = getattr(torch, args.dtype)
@@ -73,10 +73,10 @@ def run(args: argparse.Namespace) -> int:
         probe = model(torch.zeros(1, 3, 4, 4, device=args.device, dtype=dtype))
     scale = probe.shape[-1] // 4
     if args.lr is not None:
-        lr, source = _unit(read_image(args.lr)), str(args.lr)
+        lr, source = to_unit(read_image(args.lr)), str(args.lr)
     else:
         path = args.image or example_dir() / "HR" / "0001.png"
-        lr, source = lr_from_hr(_unit(read_image(path)), scale), f"{path} downscaled x{scale}"
+        lr, source = lr_from_hr(to_unit(read_image(path)), scale), f"{path} downscaled x{scale}"
     if args.crop:
         if len(args.crop) not in (1, 2) or min(args.crop) < 1:
             raise ValueError(f"--crop takes H or H W (positive), got {args.crop}")
@@ -111,10 +111,3 @@ def run(args: argparse.Namespace) -> int:
     print(format_report(summary))
     print(f"wrote {', '.join(sorted(p.name for p in args.out.glob('*')))} to {args.out}")
     return 0
-
-
-def _unit(img):
-    """uint8 / 16-bit image -> float32 in [0, 1]."""
-    import torch
-
-    return img.float() / (255.0 if img.dtype == torch.uint8 else 65535.0)

@@ -55,12 +55,12 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from lpfk.analysis.lam import downscale, lam, save_figures
-    from lpfk.evaluation.images import read_image
+    from lpfk.evaluation.images import read_image, to_unit
 
     img = read_image(args.image)
     if img.shape[0] != 3:
         raise ValueError(f"{args.image}: LAM needs an RGB image, got {img.shape[0]} channel(s)")
-    img = img.float() / (65535.0 if img.dtype == torch.int32 else 255.0)
+    img = to_unit(img)
     hr = None
     model, desc = build_model(args)
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)

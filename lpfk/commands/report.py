@@ -1,5 +1,8 @@
-"""``lpfk report results.csv``: figures of an ``lpfk eval`` results file (the FSDS distribution of
-every method, FSDS against PSNR) as PNG, beside a Markdown report holding the table."""
+"""``lpfk report results.csv``: from an ``lpfk eval`` results file, the paper's table (LaTeX, as the
+authors' table script lays it out: methods x metric x scale, ranks as superscripts), a CSV of the
+summary, figures (the FSDS distribution of every method, FSDS against PSNR) as PNG, and a
+Markdown report holding the table and the figures. Everything goes to ``--out-dir`` (default
+lpfk_out/report/); files already there are never replaced without ``--overwrite``."""
 
 from __future__ import annotations
 
@@ -7,27 +10,57 @@ import argparse
 import json
 from pathlib import Path
 
-_METRIC_COLUMNS = ("fsds", "psnr", "psnr_y", "ssim", "ssim_y")
+DEFAULT_OUT = Path("lpfk_out/report")
+_NOT_METRICS = ("height", "width", "channels", "scale")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
         "report",
-        help="figures (FSDS per method, FSDS vs PSNR) and a Markdown table from lpfk eval results",
+        help="the paper's LaTeX table, a summary CSV, figures and a Markdown report from lpfk eval results",
+        description="Tables and figures of an lpfk eval results file: report.tex (methods x metric x "
+        "scale, ranks as superscripts, best red, second blue), summary.csv, report.md, PNG figures.",
     )
     p.add_argument("results", type=Path, help="rows file written by lpfk eval (.csv or .jsonl)")
     p.add_argument(
-        "--out-dir",
-        type=Path,
-        default=None,
-        help="where the PNGs and report.md go (default: <results>_report/)",
-    )
+        "--out-dir", type=Path, default=DEFAULT_OUT,
+        help=f"where the files go (default {DEFAULT_OUT}/)",
+    )  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace files of an earlier report in --out-dir")
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from lpfk.evaluation import results
+def _settings(src: Path) -> dict | None:
+    """The settings record of the run that wrote ``src`` (its .run.json), if readable."""
     from lpfk.evaluation.runner import OutputPaths
+
+    try:
+        s = json.loads(OutputPaths(src).run.read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return s if isinstance(s, dict) else None
+
+
+def _conventions(settings: dict | None) -> list[str]:
+    from lpfk.evaluation.runner import EvalSettings, conventions
+
+    if settings is None:
+        return []
+    try:
+        return conventions(
+            EvalSettings(
+                metrics=tuple(settings["metrics"]),
+                crop_border=settings["crop_border"],
+                y_channel=settings["y_channel"],
+                fsds_normalize_by=settings["fsds_normalize_by"],
+            )
+        )
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def run(args: argparse.Namespace) -> int:
+    from lpfk.evaluation import results, tables
 
     src = args.results
     if not src.is_file():
@@ -35,33 +68,28 @@ def run(args: argparse.Namespace) -> int:
     rows = results.read_rows(src)
     if not rows:
         raise ValueError(f"{src} holds no rows")
-    metric_cols = [c for c in rows[0] if c in _METRIC_COLUMNS]
+    metric_cols = tables.numeric_columns(rows, (*results.BASE_COLUMNS, *_NOT_METRICS))
     if "fsds" not in metric_cols:
         raise ValueError(f"{src} has no fsds column (columns: {', '.join(rows[0])})")
-    stem = src.name[: -len(src.suffix)]
-    out = args.out_dir or src.parent / f"{stem}_report"
+    psnr = next((c for c in ("psnr_y", "psnr") if c in metric_cols), None)
+    out = args.out_dir
+    names = ["report.md", "report.tex", "summary.csv", "fsds_distribution.png"]
+    names += [f"fsds_vs_{psnr}.png"] if psnr else []
+    existing = [n for n in names if (out / n).exists()]
+    if existing and not args.overwrite:
+        raise ValueError(
+            f"{out} already holds {', '.join(existing)}; pass --overwrite to replace them, or another --out-dir"
+        )
     out.mkdir(parents=True, exist_ok=True)
-    notes = []
-    run_file = OutputPaths(src).run
-    if run_file.exists():
-        try:
-            from lpfk.evaluation.runner import EvalSettings, conventions
-
-            s = json.loads(run_file.read_text())["settings"]
-            notes = conventions(
-                EvalSettings(
-                    metrics=tuple(s["metrics"]),
-                    crop_border=s["crop_border"],
-                    y_channel=s["y_channel"],
-                    fsds_normalize_by=s["fsds_normalize_by"],
-                )
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            notes = []
+    settings = _settings(src)
+    notes = _conventions(settings)
+    folders = {name: folder for name, folder in (settings or {}).get("methods", [])}
+    table = tables.build(rows, metric_cols, folders)
+    (out / "report.tex").write_text(tables.latex(table, f"from {src.name}"), encoding="utf-8")
+    (out / "summary.csv").write_text(tables.summary_csv(table), encoding="utf-8")
     summary = results.summarize(rows, metric_cols)
     data = _finite_values(rows, metric_cols)
     figures = [("FSDS per method", _plot_distribution(data, out / "fsds_distribution.png"))]
-    psnr = next((c for c in ("psnr_y", "psnr") if c in metric_cols), None)
     if psnr:
         figures.append(
             (
@@ -72,10 +100,13 @@ def run(args: argparse.Namespace) -> int:
     else:
         notes.append("no PSNR column: the FSDS-PSNR figure is left out")
     md = [f"# lpfk eval: {src.name}\n", results.markdown_table(summary, metric_cols, notes)]
+    md.append(
+        "\nThe paper's table (ranks per scale): report.tex; the summary per method and scale: summary.csv.\n"
+    )
     for title, path in figures:
         md.append(f"\n## {title}\n\n![{title}]({path.name})\n")
     (out / "report.md").write_text("".join(md), encoding="utf-8")
-    print(f"wrote {out / 'report.md'}, " + ", ".join(str(p) for _, p in figures))
+    print(f"wrote {', '.join(str(out / n) for n in names)}")
     return 0
 
 

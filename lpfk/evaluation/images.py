@@ -93,13 +93,28 @@ def read_image(path: str | Path) -> torch.Tensor:
             arr = _decode_rgb16(path)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
-    tensor = torch.from_numpy(np.array(arr))  # a writable copy
-    return tensor[None] if tensor.dim() == 2 else tensor.permute(2, 0, 1).contiguous()
+    if arr.ndim == 2:
+        return torch.from_numpy(np.array(arr))[None]  # a writable copy
+    # [H, W, C] -> [C, H, W] in one copy (Pillow's array is read-only: a copy is needed anyway)
+    return torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
 
 
 def image_peak(x: torch.Tensor) -> int:
     """The largest value of ``read_image``'s pixel type: 255 (uint8) or 65535 (16-bit, int32)."""
     return 255 if x.dtype == torch.uint8 else 65535
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """``read_image``'s [C, H, W] integer image -> float32 in [0, 1]: x / ``image_peak(x)``
+    (255 for 8-bit files, 65535 for 16-bit ones). The one conversion of the package.
+
+    Example:
+        >>> to_unit(torch.tensor([[[0, 51, 255]]], dtype=torch.uint8))
+        tensor([[[0.0000, 0.2000, 1.0000]]])
+    """
+    if x.dtype not in (torch.uint8, torch.int32):
+        raise TypeError(f"to_unit: expected read_image's uint8 or int32 image, got {x.dtype}")
+    return x.float() / float(image_peak(x))
 
 
 def list_images(folder: str | Path) -> list[Path]:

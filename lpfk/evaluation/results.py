@@ -17,6 +17,7 @@ import math
 import os
 import statistics
 from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -202,52 +203,101 @@ def read_rows(path: Path, cols: Sequence[str] | None = None, fmt: Format | None 
 # Summary and table
 
 
-def summarize(rows: Sequence[Row], metric_cols: Sequence[str]) -> dict[str, dict]:
-    """Per method (in order of first appearance): images (rows), and per metric: mean and sample
-    std over the finite values, count (finite values), infinite (+inf: identical images),
-    failures (rows without a value)."""
+@dataclass
+class MetricSummary:
+    """One metric of one method: mean and sample std over the finite values (None: none, or one
+    for std), count (finite values), infinite (+inf: identical images), failures (rows without a
+    value)."""
+
+    mean: float | None
+    std: float | None
+    count: int
+    infinite: int
+    failures: int
+
+
+@dataclass
+class MethodSummary:
+    """One method: images (its rows), rows_with_errors (rows with any error), per metric column
+    its ``MetricSummary``."""
+
+    images: int
+    rows_with_errors: int
+    metrics: dict[str, MetricSummary]
+
+    def to_json(self) -> dict:
+        """{"images", "rows_with_errors", <column>: {"mean", "std", "count", ...}, ...}"""
+        return {
+            "images": self.images,
+            "rows_with_errors": self.rows_with_errors,
+            **{c: asdict(m) for c, m in self.metrics.items()},
+        }
+
+
+def summarize(rows: Sequence[Row], metric_cols: Sequence[str]) -> dict[str, MethodSummary]:
+    """Per method (in order of first appearance) its ``MethodSummary``."""
     by_method: dict[str, list[Row]] = {}
     for row in rows:
         by_method.setdefault(row["method"], []).append(row)
-    out = {}
-    for method, rs in by_method.items():
-        entry: dict = {"images": len(rs), "rows_with_errors": sum(1 for r in rs if r[ERROR_COLUMN])}
-        for col in metric_cols:
-            vals = [parse_value(r[col]) for r in rs]
-            ok = [v for v in vals if v is not None]
-            finite = [v for v in ok if math.isfinite(v)]
-            entry[col] = {
-                "mean": statistics.fmean(finite) if finite else None,
-                "std": statistics.stdev(finite) if len(finite) > 1 else None,
-                "count": len(finite),
-                "infinite": len(ok) - len(finite),
-                "failures": len(vals) - len(ok),
-            }
-        out[method] = entry
-    return out
+    return {method: _summarize_method(rs, metric_cols) for method, rs in by_method.items()}
 
 
-def markdown_table(summary: dict[str, dict], metric_cols: Sequence[str], notes: Sequence[str] = ()) -> str:
-    """A Markdown table (one row per method, the mean of each metric) and notes under it."""
-    head = ["method", "images", *(_DISPLAY.get(c, (c, 4))[0] for c in metric_cols)]
+def _summarize_method(rows: Sequence[Row], metric_cols: Sequence[str]) -> MethodSummary:
+    metrics = {}
+    for col in metric_cols:
+        vals = [parse_value(r[col]) for r in rows]
+        ok = [v for v in vals if v is not None]
+        finite = [v for v in ok if math.isfinite(v)]
+        metrics[col] = MetricSummary(
+            mean=statistics.fmean(finite) if finite else None,
+            std=statistics.stdev(finite) if len(finite) > 1 else None,
+            count=len(finite),
+            infinite=len(ok) - len(finite),
+            failures=len(vals) - len(ok),
+        )
+    errors = sum(1 for r in rows if r.get(ERROR_COLUMN))
+    return MethodSummary(images=len(rows), rows_with_errors=errors, metrics=metrics)
+
+
+def display(col: str) -> tuple[str, int]:
+    """A metric column's table heading and decimals."""
+    return _DISPLAY.get(col, (col, 4))
+
+
+def coverage(entry: MethodSummary, col: str) -> str:
+    """ " (n=K)" when the mean of ``col`` covers K images, fewer than the method's; else ""."""
+    n = entry.metrics[col].count
+    return f" (n={n})" if n != entry.images else ""
+
+
+COVERAGE_NOTE = "Each mean is over the images with a finite value; (n=K) marks a mean over K images, fewer than the method's."
+
+
+def markdown_table(
+    summary: dict[str, MethodSummary], metric_cols: Sequence[str], notes: Sequence[str] = ()
+) -> str:
+    """A Markdown table (one row per method, the mean of each metric and, where it covers fewer
+    images than the method has, how many) and notes under it."""
+    head = ["method", "images", *(display(c)[0] for c in metric_cols)]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
     remarks = []
+    partial = False
     for method, entry in summary.items():
-        cells = [method, str(entry["images"])]
+        cells = [method, str(entry.images)]
         for col in metric_cols:
-            s = entry[col]
-            digits = _DISPLAY.get(col, (col, 4))[1]
-            cells.append("n/a" if s["mean"] is None else f"{s['mean']:.{digits}f}")
-            if s["failures"]:
-                remarks.append(f"{method}: {col} failed on {s['failures']} image(s) (see the error column)")
-            if s["infinite"]:
+            s = entry.metrics[col]
+            digits = display(col)[1]
+            cells.append("n/a" if s.mean is None else f"{s.mean:.{digits}f}{coverage(entry, col)}")
+            partial |= s.mean is not None and bool(coverage(entry, col))
+            if s.failures:
+                remarks.append(f"{method}: {col} failed on {s.failures} image(s) (see the error column)")
+            if s.infinite:
                 remarks.append(
-                    f"{method}: {col} is +inf on {s['infinite']} image(s) (identical to HR), "
-                    "left out of the mean"
+                    f"{method}: {col} is +inf on {s.infinite} image(s) (identical to HR), left out of the mean"
                 )
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines) + "\n"
-    all_notes = [*notes, *remarks]
+    all_notes = [*notes, *([COVERAGE_NOTE] if partial else []), *remarks]
     if all_notes:
         text += "\n" + "\n".join(f"- {n}" for n in all_notes) + "\n"
     return text

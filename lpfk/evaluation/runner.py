@@ -1,17 +1,20 @@
 """Dataset-scale evaluation behind ``lpfk eval``: FSDS, PSNR and SSIM of every SR result against its
 ground truth, rows appended as they complete, resumable, sharded across torch.distributed ranks.
 
-Pipeline (per process): a DataLoader whose workers decode one HR image and all its SR versions
-per item (lpfk.evaluation.images.read_image); the main process groups consecutive pairs of one shape into
-batches of at most ``batch_values`` HR values, computes the metrics batch-wise and appends the
-rows. Memory is bounded by the workers' prefetch and one batch, whatever the dataset size.
+Pipeline (per process): threads decode the files ahead of the metrics (``decoded_items``:
+Pillow releases the GIL while it inflates and un-filters a PNG, so decoding overlaps the metric
+kernels without worker processes to start or tensors to ship between them); the main thread
+groups consecutive pairs of one shape into batches of at most ``batch_values`` HR values,
+computes the metrics batch-wise and appends the rows. Memory is bounded by the files in flight
+(2 x threads + 1 beyond the current item) and one batch, whatever the dataset size.
 
 Metric conventions (the numbers the columns hold):
 - fsds: lpfk.fsds(SR, HR) on all channels of the (cropped) integer images, float32 on the cpp
   backend; ``fsds_normalize_by`` as in lpfk.ops.fsds.
-- psnr: torchmetrics' peak_signal_noise_ratio in float64 on the images' integer scale (8-bit
-  0..255, 16-bit 0..65535; an 8-bit image paired with a 16-bit one is scaled by 257 = 65535/255),
-  data range = that peak. On RGB and gray integer data every squared error sums exactly.
+- psnr: torchmetrics' peak_signal_noise_ratio formula in float64 on the images' integer scale
+  (8-bit 0..255, 16-bit 0..65535; an 8-bit image paired with a 16-bit one is scaled by 257 =
+  65535/255), data range = that peak. On RGB and gray integer data the squared errors are summed
+  exactly (in int64).
 - ssim: torchmetrics' SSIM map (Gaussian window 11 x 11, sigma 1.5, K1 0.01, K2 0.03, float32,
   data range 1) averaged over the *valid* region (5 pixels from every border left out, where the
   window would overhang), as MATLAB's ssim_index (Wang et al. 2004) and SR papers' scripts do;
@@ -30,7 +33,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -46,7 +51,6 @@ from lpfk.progress import Progress
 MetricName = Literal["fsds", "psnr", "ssim"]
 
 Y_BT601 = (65.481, 128.553, 24.966)  # R, G, B weights of MATLAB's rgb2ycbcr for values in [0, 1]
-AUTO_WORKERS_MIN_PAIRS = 32
 SSIM_WINDOW = 11  # torchmetrics' Gaussian window for sigma 1.5: int(3.5 sigma + 0.5) * 2 + 1
 _SSIM_BORDER = SSIM_WINDOW // 2
 
@@ -89,7 +93,7 @@ class RunOptions:
 
     device: str = "cpu"
     backend: str = "auto"
-    workers: int | None = None  # None: min(4, CPUs), or 0 for fewer than AUTO_WORKERS_MIN_PAIRS pairs
+    workers: int | None = None  # decoding threads; None: min(4, CPUs); 0: decode in the caller's thread
     batch_values: int = 1 << 22
     progress: bool = True
     overwrite: bool = False
@@ -110,6 +114,15 @@ def _luma_or_all(x: torch.Tensor, peak: float, y_channel: bool) -> torch.Tensor:
     return rgb_to_y(x, peak) if y_channel and x.shape[1] == 3 else x
 
 
+@dataclass
+class BatchScores:
+    """The metrics of a batch of B pairs: per metric column the B values (None where it failed)
+    and per pair the reasons of its failures ("metric: why")."""
+
+    values: dict[str, list[float | None]]
+    errors: list[list[str]]
+
+
 def batch_metrics(
     sr: torch.Tensor,
     hr: torch.Tensor,
@@ -118,83 +131,129 @@ def batch_metrics(
     peak_sr: int,
     peak_hr: int,
     backend: str = "auto",
-) -> tuple[dict[str, list[float | None]], list[list[str]]]:
-    """sr, hr: [B, C, H, W] integer images (already cropped), on one device.
+) -> BatchScores:
+    """sr, hr: [B, C, H, W] integer images (already cropped), on one device; peak_sr, peak_hr:
+    their largest values (255 or 65535). The columns' conventions: see this module's docstring."""
+    scores = BatchScores({}, [[] for _ in range(sr.shape[0])])
+    for metric, col in zip(settings.metrics, settings.metric_columns, strict=True):
+        if metric == "fsds":
+            vals = _fsds_values(sr, hr, settings.fsds_normalize_by, backend, scores.errors)
+        elif metric == "psnr":
+            vals = _psnr_values(sr, hr, peak_sr, peak_hr, settings.y_channel)
+        else:
+            vals = _ssim_column(sr, hr, peak_sr, peak_hr, settings.y_channel, scores.errors)
+        scores.values[col] = vals
+    return scores
 
-    Returns per metric column the B values (None where it failed) and per pair the reasons of
-    its failures."""
-    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-    import lpfk
+def _fsds_values(sr, hr, normalize_by, backend, errors: list[list[str]]) -> list[float | None]:
+    """lpfk.fsds of every pair; a constant image (FSDS z-scores each image) or a pair the op
+    refuses gets None and its reason in ``errors``."""
+    from lpfk.ops.fsds import fsds
 
     b = sr.shape[0]
-    values: dict[str, list[float | None]] = {}
-    errors: list[list[str]] = [[] for _ in range(b)]
+    vals: list[float | None] = [None] * b
+    const_sr, const_hr = _constant(sr), _constant(hr)
+    ok = []
+    for i in range(b):
+        if const_sr[i] or const_hr[i]:
+            which = "SR and HR images are" if const_sr[i] and const_hr[i] else (
+                "SR image is" if const_sr[i] else "HR image is"
+            )  # fmt: skip
+            errors[i].append(f"fsds: the {which} constant (FSDS z-scores each image)")
+        else:
+            ok.append(i)
+    if not ok:
+        return vals
+    pick = ok if len(ok) < b else None
+    s, t = (sr, hr) if pick is None else (sr[pick], hr[pick])
+    try:
+        got = fsds(s, t, normalize_by=normalize_by, backend=backend).tolist()
+    except ValueError:  # one bad pair: find it, keep the others
+        for i in ok:
+            try:
+                vals[i] = fsds(sr[i], hr[i], normalize_by=normalize_by, backend=backend).item()
+            except ValueError as exc:
+                errors[i].append(f"fsds: {exc}")
+        return vals
+    for i, v in zip(ok, got, strict=True):
+        vals[i] = v
+    return vals
+
+
+def _psnr_values(sr, hr, peak_sr: int, peak_hr: int, y_channel: bool) -> list[float | None]:
+    """PSNR in dB on the common integer scale (peak = max(peak_sr, peak_hr)), computed as
+    torchmetrics' peak_signal_noise_ratio does (reduction "none" over C, H, W):
+    10 / ln 10 * (2 ln peak - ln(SSE / n)), in float64 but for its two float32 constants.
+    On integer images (not --y-channel) SSE is summed exactly in integers
+    (``_squared_error_sum``): the float64 sum torchmetrics forms, which is exact below 2^53 (any
+    8-bit image; 16-bit ones up to 2 million values; above, the two differ in the 16th digit)."""
     peak = max(peak_sr, peak_hr)
-    for metric, col in zip(settings.metrics, settings.metric_columns, strict=True):
-        vals: list[float | None] = [None] * b
-        if metric == "fsds":
-            const_sr = _constant(sr)
-            const_hr = _constant(hr)
-            ok = [i for i in range(b) if not (const_sr[i] or const_hr[i])]
-            for i in range(b):
-                if const_sr[i] or const_hr[i]:
-                    which = (
-                        "SR and HR images are"
-                        if const_sr[i] and const_hr[i]
-                        else ("SR image is" if const_sr[i] else "HR image is")
-                    )
-                    errors[i].append(f"fsds: the {which} constant (FSDS z-scores each image)")
-            if ok:
-                idx = torch.tensor(ok, device=sr.device)
-                try:
-                    got = lpfk.fsds(
-                        sr.index_select(0, idx), hr.index_select(0, idx),
-                        normalize_by=settings.fsds_normalize_by, backend=backend,
-                    ).tolist()  # fmt: skip
-                    for i, v in zip(ok, got, strict=True):
-                        vals[i] = v
-                except ValueError:  # one bad pair: find it, keep the others
-                    for i in ok:
-                        try:
-                            vals[i] = lpfk.fsds(
-                                sr[i], hr[i], normalize_by=settings.fsds_normalize_by, backend=backend
-                            ).item()
-                        except ValueError as exc:
-                            errors[i].append(f"fsds: {exc}")
-        elif metric == "psnr":
-            s = sr.double() * (peak // peak_sr)
-            t = hr.double() * (peak // peak_hr)
-            s, t = _luma_or_all(s, peak, settings.y_channel), _luma_or_all(t, peak, settings.y_channel)
-            got = peak_signal_noise_ratio(s, t, data_range=float(peak), reduction="none", dim=(1, 2, 3))
-            vals = got.tolist()
-        elif metric == "ssim":
-            h, w = sr.shape[-2:]
-            if h < SSIM_WINDOW or w < SSIM_WINDOW:
-                for i in range(b):
-                    errors[i].append(
-                        f"ssim: needs at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels, got {h} x {w}"
-                    )
-            else:
-                # channels_last: oneDNN's depthwise conv runs about 2x faster, same bits (tested)
-                cl = torch.channels_last
-                s = (
-                    _luma_or_all(sr.double() / peak_sr, 1.0, settings.y_channel)
-                    .float()
-                    .contiguous(memory_format=cl)
-                )
-                t = (
-                    _luma_or_all(hr.double() / peak_hr, 1.0, settings.y_channel)
-                    .float()
-                    .contiguous(memory_format=cl)
-                )
-                _, full = structural_similarity_index_measure(
-                    s, t, data_range=1.0, reduction="none", return_full_image=True
-                )
-                valid = full[..., _SSIM_BORDER:-_SSIM_BORDER, _SSIM_BORDER:-_SSIM_BORDER].cpu().numpy()
-                vals = [float(np.mean(valid[i], dtype=np.float64)) for i in range(b)]
-        values[col] = vals
-    return values, errors
+    if y_channel and sr.shape[1] == 3:
+        s = rgb_to_y(sr.double() * (peak // peak_sr), peak)
+        t = rgb_to_y(hr.double() * (peak // peak_hr), peak)
+        diff = s - t
+        sse, n = torch.sum(diff * diff, dim=(1, 2, 3)), diff[0].numel()
+    else:
+        sse = torch.tensor(
+            [_squared_error_sum(sr[i], hr[i], peak // peak_sr, peak // peak_hr) for i in range(sr.shape[0])],
+            dtype=torch.float64,
+        )
+        n = sr[0].numel()
+    # torchmetrics' constants are float32 tensors (its data_range and base): the same here, so
+    # that the values are torchmetrics' to the last bit (float32 ln 255 is 2e-8 dB off float64's)
+    psnr_e = 2 * torch.log(torch.tensor(float(peak))) - torch.log(sse / n)
+    return (psnr_e * (10 / torch.log(torch.tensor(10.0)))).tolist()
+
+
+_SSE_ROWS = 128  # rows of a [C * H, W] image per step: the int32 temporary stays in the L2 cache
+
+
+def _squared_error_sum(sr: torch.Tensor, hr: torch.Tensor, k_sr: int, k_hr: int) -> int:
+    """sum((k_sr sr - k_hr hr)^2) of two [C, H, W] integer images, exact: int32 differences of
+    8-bit values (int64 for 16-bit ones) squared in place, ``_SSE_ROWS`` rows at a time (2.8x
+    faster than whole-image temporaries on a DIV2K image), summed in int64."""
+    wide = torch.int32 if max(k_sr, k_hr) == 1 and sr.dtype == hr.dtype == torch.uint8 else torch.int64
+    s, t = sr.reshape(-1, sr.shape[-1]), hr.reshape(-1, hr.shape[-1])
+    total = 0
+    for r in range(0, s.shape[0], _SSE_ROWS):
+        d = s[r : r + _SSE_ROWS].to(wide)
+        if k_sr != 1:
+            d *= k_sr
+        d -= t[r : r + _SSE_ROWS] if k_hr == 1 else t[r : r + _SSE_ROWS].to(wide) * k_hr
+        d *= d
+        total += int(d.sum(dtype=torch.int64))
+    return total
+
+
+def _ssim_column(sr, hr, peak_sr: int, peak_hr: int, y_channel: bool, errors) -> list[float | None]:
+    """SSIM of every pair on [0, 1] images (Y of BT.601 with ``y_channel``); None (and a reason)
+    for images under the 11 x 11 window."""
+    b, (h, w) = sr.shape[0], sr.shape[-2:]
+    if h < SSIM_WINDOW or w < SSIM_WINDOW:
+        for e in errors:
+            e.append(f"ssim: needs at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels, got {h} x {w}")
+        return [None] * b
+    s = _luma_or_all(sr.double() / peak_sr, 1.0, y_channel).float()
+    t = _luma_or_all(hr.double() / peak_hr, 1.0, y_channel).float()
+    return list(_ssim_values(s, t))
+
+
+def _ssim_values(sr: torch.Tensor, hr: torch.Tensor) -> list[float]:
+    """sr, hr: [B, C, H, W] float32 in [0, 1], H, W >= 11 -> B SSIM values: torchmetrics' SSIM
+    map (Gaussian window 11 x 11, sigma 1.5, K1 0.01, K2 0.03, data range 1) averaged in float64
+    over the valid region (5 pixels from every border left out), as MATLAB's ssim_index.
+
+    The one place lpfk eval computes SSIM (tests/test_eval.py checks it against a float64 oracle)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    cl = torch.channels_last  # oneDNN's depthwise conv runs about 2x faster, same bits (tested)
+    _, full = structural_similarity_index_measure(
+        sr.contiguous(memory_format=cl), hr.contiguous(memory_format=cl),
+        data_range=1.0, reduction="none", return_full_image=True,
+    )  # fmt: skip
+    valid = full[..., _SSIM_BORDER:-_SSIM_BORDER, _SSIM_BORDER:-_SSIM_BORDER].cpu().numpy()
+    return [float(np.mean(valid[i], dtype=np.float64)) for i in range(valid.shape[0])]
 
 
 def _constant(x: torch.Tensor) -> list[bool]:
@@ -204,48 +263,68 @@ def _constant(x: torch.Tensor) -> list[bool]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Decoding (DataLoader workers)
+# Decoding: threads ahead of the metrics (Pillow releases the GIL while it decodes)
 
 
-class _Decoded:
-    """One item decoded: the HR image (or why not) and each SR image (or why not)."""
+@dataclass
+class Decoded:
+    """One file decoded: the [C, H, W] image, or why not (``error``)."""
 
-    __slots__ = ("decode_s", "hr", "hr_error", "index", "srs")
+    image: torch.Tensor | None
+    error: str | None
+    seconds: float
 
-    def __init__(self, index, hr, hr_error, srs, decode_s):
-        self.index, self.hr, self.hr_error, self.srs, self.decode_s = index, hr, hr_error, srs, decode_s
+
+def _decode(path: Path) -> Decoded:
+    from lpfk.evaluation.images import read_image
+
+    t0 = time.perf_counter()
+    try:
+        image, error = read_image(path), None
+    except ValueError as exc:
+        image, error = None, str(exc)
+    return Decoded(image, error, time.perf_counter() - t0)
 
 
-class _ItemSource(torch.utils.data.Dataset):
-    def __init__(self, items: Sequence[Item]):
-        self.items = list(items)
+@dataclass
+class DecodedItem:
+    """An HR image and each of its SR results decoded (``srs``: method, SR file name, result)."""
 
-    def __len__(self) -> int:
-        return len(self.items)
+    item: Item
+    hr: Decoded
+    srs: list[tuple[str, str, Decoded]]
 
-    def __getitem__(self, i: int) -> _Decoded:
-        from lpfk.evaluation.images import read_image
+    @property
+    def seconds(self) -> float:
+        return self.hr.seconds + sum(d.seconds for _, _, d in self.srs)
 
-        t0 = time.perf_counter()
-        item = self.items[i]
+
+def decoded_items(items: Sequence[Item], threads: int) -> Iterator[DecodedItem]:
+    """The items of ``items`` decoded, in order. ``threads`` > 0: that many threads decode files
+    ahead of the consumer (at most 2 x threads + 1 files in flight, so memory stays bounded);
+    0: each file decoded when its item is asked for."""
+    if threads == 0:
+        for item in items:
+            yield DecodedItem(item, _decode(item.hr), [(m, p.name, _decode(p)) for m, p in item.srs])
+        return
+    files = [(k, path) for k, item in enumerate(items) for path in (item.hr, *(p for _, p in item.srs))]
+    ahead = 2 * threads + 1
+    with ThreadPoolExecutor(threads, thread_name_prefix="lpfk-decode") as pool:
+        pending: deque[Future] = deque()
+        submitted = 0
         try:
-            hr, hr_error = read_image(item.hr), None
-        except ValueError as exc:
-            hr, hr_error = None, str(exc)
-        srs = []
-        for method, path in item.srs:
-            if hr is None:
-                srs.append((method, path.name, None, None))
-                continue
-            try:
-                srs.append((method, path.name, read_image(path), None))
-            except ValueError as exc:
-                srs.append((method, path.name, None, str(exc)))
-        return _Decoded(i, hr, hr_error, srs, time.perf_counter() - t0)
-
-
-def _keep(x):
-    return x
+            for k, item in enumerate(items):
+                need = 1 + len(item.srs)
+                while submitted < len(files) and (len(pending) < ahead + need or files[submitted][0] <= k):
+                    pending.append(pool.submit(_decode, files[submitted][1]))
+                    submitted += 1
+                got = [pending.popleft().result() for _ in range(need)]
+                yield DecodedItem(
+                    item, got[0], [(m, p.name, d) for (m, p), d in zip(item.srs, got[1:], strict=True)]
+                )
+        finally:
+            for f in pending:
+                f.cancel()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,12 +333,23 @@ def _keep(x):
 
 @dataclass
 class ShardStats:
+    """What one process did (its rows travel separately)."""
+
     pairs: int = 0
     failed_rows: int = 0
-    decode_s: float = 0.0  # summed over the items (in the workers, concurrently)
+    decode_s: float = 0.0  # summed over the files (in the decoding threads, concurrently)
     metrics_s: float = 0.0
     wall_s: float = 0.0
-    rows: list[Row] = field(default_factory=list)
+
+
+
+@dataclass
+class _Pending:
+    """A row waiting for its batch; sr, hr: the cropped images (None: the row failed already)."""
+
+    row: Row
+    sr: torch.Tensor | None = None
+    hr: torch.Tensor | None = None
 
 
 def _base_row(method: str, item: Item, sr_file: str, hr: torch.Tensor | None, cols: Sequence[str]) -> Row:
@@ -269,6 +359,74 @@ def _base_row(method: str, item: Item, sr_file: str, hr: torch.Tensor | None, co
         c, h, w = hr.shape
         row.update(height=str(h), width=str(w), channels=str(c))
     return row
+
+
+def _pair_problem(hr: Decoded, sr: Decoded, crop: int) -> str | None:
+    """Why a pair cannot be scored at all (None: it can)."""
+    if hr.image is None:
+        return f"HR unreadable: {hr.error}"
+    if sr.image is None:
+        return sr.error
+    s, h = sr.image.shape, hr.image.shape
+    if s != h:
+        what = "channel" if s[0] != h[0] else "size"
+        return f"{what} mismatch: SR {'x'.join(map(str, s))}, HR {'x'.join(map(str, h))} (C x H x W)"
+    if min(s[1:]) <= 2 * crop:
+        return f"crop border {crop} leaves no pixels of a {s[1]} x {s[2]} image"
+    return None
+
+
+class _Batcher:
+    """Collects consecutive scorable pairs of one shape and pixel type (at most ``batch_values``
+    HR values) and scores them together; failed pairs wait in line so that rows keep their order."""
+
+    def __init__(self, settings: EvalSettings, options: RunOptions, write, stats: ShardStats, bar):
+        self.settings, self.options, self.write, self.stats, self.bar = settings, options, write, stats, bar
+        self.device = torch.device(options.device)
+        self.pending: list[_Pending] = []
+        self.key: tuple | None = None  # (shape, peak_sr, peak_hr) of the pairs in pending
+        self.values = 0
+
+    def add(self, row: Row, sr: torch.Tensor | None = None, hr: torch.Tensor | None = None, key=None):
+        if sr is not None:
+            n = hr.numel()
+            if self.key is not None and (key != self.key or self.values + n > self.options.batch_values):
+                self.flush()
+            self.key = key
+            self.values += n
+        self.pending.append(_Pending(row, sr, hr))
+
+    def flush(self) -> None:
+        """Score the pending pairs, write every pending row (in order), report progress."""
+        scored = [p for p in self.pending if p.sr is not None]
+        if scored:
+            t0 = time.perf_counter()
+            _, peak_sr, peak_hr = self.key
+            scores = batch_metrics(
+                torch.stack([p.sr for p in scored]).to(self.device),
+                torch.stack([p.hr for p in scored]).to(self.device),
+                self.settings, peak_sr=peak_sr, peak_hr=peak_hr, backend=self.options.backend,
+            )  # fmt: skip
+            for j, p in enumerate(scored):
+                for col, vals in scores.values.items():
+                    p.row[col] = results.format_value(vals[j])
+                p.row[results.ERROR_COLUMN] = "; ".join(scores.errors[j])
+            self.stats.metrics_s += time.perf_counter() - t0
+        rows = [p.row for p in self.pending]
+        self.write(rows)
+        self.stats.pairs += len(rows)
+        self.stats.failed_rows += sum(1 for r in rows if r[results.ERROR_COLUMN])
+        self.pending.clear()
+        self.key, self.values = None, 0
+        self.bar.update(self.stats.pairs)
+        delay = os.environ.get("_LPFK_EVAL_TEST_DELAY_S")  # tests: a run slow enough to kill
+        if delay:
+            time.sleep(float(delay))
+
+
+def decode_threads(workers: int | None) -> int:
+    """``RunOptions.workers`` -> decoding threads: None means min(4, CPUs)."""
+    return min(4, os.cpu_count() or 1) if workers is None else workers
 
 
 def run_shard(
@@ -281,90 +439,30 @@ def run_shard(
     show_progress: bool = True,
 ) -> ShardStats:
     """Evaluate every pair of ``items`` in order, calling ``write(rows)`` after each batch."""
-    import torchmetrics.functional.image  # noqa: F401  (imported once, outside the timing)
+    from lpfk.evaluation.images import image_peak
 
     stats = ShardStats()
     t_start = time.perf_counter()
-    cols = settings.columns
-    c = settings.crop_border
-    device = torch.device(options.device)
-    total = sum(len(it.srs) for it in items)
-    bar = Progress(total, progress_label, options.progress and show_progress, unit="pairs")
-    workers = options.workers
-    if workers is None:  # starting worker processes costs about a second: not worth it for a few pairs
-        workers = min(4, os.cpu_count() or 1) if total >= AUTO_WORKERS_MIN_PAIRS else 0
-    loader = torch.utils.data.DataLoader(
-        _ItemSource(items),
-        batch_size=None,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=_keep,
-        prefetch_factor=2 if workers else None,
+    cols, c = settings.columns, settings.crop_border
+    bar = Progress(
+        sum(len(it.srs) for it in items), progress_label, options.progress and show_progress, unit="pairs"
     )
-    pending: list[tuple[Row, torch.Tensor | None, torch.Tensor | None]] = []  # in order
-    group: tuple | None = None  # (shape, peak_sr, peak_hr) of the pairs in pending
-    group_values = 0
-
-    def flush():
-        nonlocal group, group_values
-        pairs = [(k, sr, hr) for k, (_, sr, hr) in enumerate(pending) if sr is not None]
-        if pairs:
-            t0 = time.perf_counter()
-            sr_b = torch.stack([p[1] for p in pairs]).to(device)
-            hr_b = torch.stack([p[2] for p in pairs]).to(device)
-            _, peak_sr, peak_hr = group
-            values, errors = batch_metrics(
-                sr_b, hr_b, settings, peak_sr=peak_sr, peak_hr=peak_hr, backend=options.backend
-            )
-            for j, (k, _, _) in enumerate(pairs):
-                row = pending[k][0]
-                for col, vals in values.items():
-                    row[col] = results.format_value(vals[j])
-                row[results.ERROR_COLUMN] = "; ".join(errors[j])
-            stats.metrics_s += time.perf_counter() - t0
-        rows = [r for r, _, _ in pending]
-        write(rows)
-        stats.rows.extend(rows)
-        stats.pairs += len(rows)
-        stats.failed_rows += sum(1 for r in rows if r[results.ERROR_COLUMN])
-        pending.clear()
-        group, group_values = None, 0
-        bar.update(stats.pairs)
-        delay = os.environ.get("_LPFK_EVAL_TEST_DELAY_S")  # tests: a run slow enough to kill
-        if delay:
-            time.sleep(float(delay))
-
-    from lpfk.evaluation.images import image_peak
-
-    for dec in loader:
-        stats.decode_s += dec.decode_s
-        item = items[dec.index]
-        for method, sr_file, sr, err in dec.srs:
-            row = _base_row(method, item, sr_file, dec.hr, cols)
-            reason = None
-            if dec.hr is None:
-                reason = f"HR unreadable: {dec.hr_error}"
-            elif sr is None:
-                reason = err
-            elif sr.shape != dec.hr.shape:
-                what = "channel" if sr.shape[0] != dec.hr.shape[0] else "size"
-                reason = f"{what} mismatch: SR {'x'.join(map(str, sr.shape))}, HR {'x'.join(map(str, dec.hr.shape))} (C x H x W)"
-            elif min(sr.shape[1:]) <= 2 * c:
-                reason = f"crop border {c} leaves no pixels of a {sr.shape[1]} x {sr.shape[2]} image"
-            if reason is not None:
-                row[results.ERROR_COLUMN] = reason.replace("\n", " ")
-                pending.append((row, None, None))
+    batcher = _Batcher(settings, options, write, stats, bar)
+    for dec in decoded_items(items, decode_threads(options.workers)):
+        stats.decode_s += dec.seconds
+        hr = dec.hr.image
+        for method, sr_file, sr_dec in dec.srs:
+            row = _base_row(method, dec.item, sr_file, hr, cols)
+            problem = _pair_problem(dec.hr, sr_dec, c)
+            if problem is not None:
+                row[results.ERROR_COLUMN] = problem.replace("\n", " ")
+                batcher.add(row)
                 continue
+            sr = sr_dec.image
             h, w = sr.shape[1:]
-            sr_c, hr_c = sr[:, c : h - c, c : w - c], dec.hr[:, c : h - c, c : w - c]
-            key = (tuple(sr_c.shape), image_peak(sr), image_peak(dec.hr))
-            n = hr_c.numel()
-            if group is not None and (key != group or group_values + n > options.batch_values):
-                flush()
-            group = key
-            group_values += n
-            pending.append((row, sr_c, hr_c))
-    flush()
+            sr_c, hr_c = sr[:, c : h - c, c : w - c], hr[:, c : h - c, c : w - c]
+            batcher.add(row, sr_c, hr_c, key=(tuple(sr_c.shape), image_peak(sr), image_peak(hr)))
+    batcher.flush()
     bar.update(stats.pairs, final=True)
     stats.wall_s = time.perf_counter() - t_start
     return stats
@@ -491,6 +589,68 @@ def _canonical(rows: Sequence[Row], order: dict[tuple[str, str], int]) -> list[R
     return sorted(seen.values(), key=lambda r: (order.get(results.row_key(r), big), results.row_key(r)))
 
 
+@dataclass
+class Failure:
+    method: str
+    image: str
+    sr_file: str
+    error: str
+
+
+@dataclass
+class RunReport:
+    """How this run went: pairs computed now and taken from earlier runs, timings per process."""
+
+    processes: int
+    pairs_this_run: int
+    pairs_from_earlier_runs: int
+    wall_s: float
+    images_per_s: float | None
+    decode_s: float
+    metrics_s: float
+    per_process: list[ShardStats]
+
+
+@dataclass
+class EvalSummary:
+    """What ``evaluate`` returns and writes as ``<out>.summary.json`` (``to_json``)."""
+
+    lpfk: str
+    settings: dict  # the settings record of results.run.json
+    conventions: list[str]
+    methods: dict[str, results.MethodSummary]
+    failures: list[Failure]
+    unpaired: dict[str, list[str]]
+    run: RunReport
+
+    @property
+    def failed_pairs(self) -> int:
+        return len(self.failures)
+
+    def to_json(self) -> dict:
+        out = asdict(self)
+        out["methods"] = {m: s.to_json() for m, s in self.methods.items()}
+        return out
+
+
+@dataclass
+class _DiskView:
+    """What one rank found of earlier runs: their rows, the files they came from, or an error."""
+
+    rows: list[Row] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class _Start:
+    """Rank 0's decision, broadcast: the pairs already done and this run's id (or an error)."""
+
+    error: str | None = None
+    done: set[tuple[str, str]] = field(default_factory=set)
+    run_id: str = ""
+
+
 def evaluate(
     pairing: Pairing,
     out: str | Path,
@@ -498,7 +658,7 @@ def evaluate(
     options: RunOptions | None = None,
     *,
     suffixes: dict | None = None,
-) -> dict | None:
+) -> EvalSummary | None:
     """Evaluate every pair, appending rows to ``out`` (.csv or .jsonl) and resuming from it.
 
     In a torch.distributed job (initialised by the caller, e.g. under torchrun) the remaining
@@ -506,112 +666,147 @@ def evaluate(
     rank 0 merges them into ``out`` and writes the summary. Returns the summary on rank 0, None on
     the others. Raises ValueError (RankQuietError on ranks > 0) before any work when the outputs
     cannot be written or belong to a run with other settings."""
+    options = options or RunOptions()
+    comm = Comm()
+    paths = OutputPaths(out)
+    record = _settings_record(pairing, settings, suffixes or {})
+    # 1. Can every output be written? (before any work)
+    own = [paths.rows, paths.run, paths.summary, paths.markdown] if comm.rank == 0 else []
+    _agree(comm, paths.check_writable(own))
+    # 2. Start again, or gather what earlier runs finished (from every rank's view of the disk).
+    start = _start_or_resume(comm, paths, pairing, settings, record, options.overwrite)
+    # 3. This rank's share of the remaining pairs.
+    shard = _remaining(pairing, start.done)[comm.rank :: comm.world]
+    stats, rows = _score_shard(comm, paths, shard, settings, options, start.run_id)
+    # 4. Rank 0 merges every rank's rows and summarises.
+    gathered = comm.gather((stats, rows if comm.rank else []))
+    summary = None
+    if comm.rank == 0:
+        summary = _merge_and_summarize(paths, pairing, settings, record, gathered, len(start.done))
+    comm.barrier()
+    if comm.rank:
+        paths.part(comm.rank, start.run_id).unlink(missing_ok=True)
+    return summary
+
+
+def _agree(comm: Comm, error: str | None) -> None:
+    """Raise on every rank when any rank has an error (the lowest rank's message)."""
+    errs = [e for e in comm.all_gather(error) if e]
+    if errs:
+        raise (ValueError if comm.rank == 0 else RankQuietError)(errs[0])
+
+
+def _start_or_resume(comm, paths: OutputPaths, pairing, settings, record, overwrite: bool) -> _Start:
+    """Delete everything with ``overwrite``; else read the rows of earlier runs (every rank
+    reads what it sees), and rank 0 rewrites them, merged, into the rows file with the settings
+    beside it. Returns the pairs done (the same on every rank)."""
     import json
     import uuid
 
     import lpfk
 
-    options = options or RunOptions()
-    comm = Comm()
-    paths = OutputPaths(out)
-    cols = settings.columns
-    record = _settings_record(pairing, settings, suffixes or {})
-
-    def agree(error: str | None) -> None:
-        """Raise on every rank when any rank has an error."""
-        errs = [e for e in comm.all_gather(error) if e]  # in rank order: the lowest rank's first
-        if errs:
-            raise (ValueError if comm.rank == 0 else RankQuietError)(errs[0])
-
-    # 1. Can every output be written? (before any work)
-    own = [paths.rows, paths.run, paths.summary, paths.markdown] if comm.rank == 0 else []
-    agree(paths.check_writable(own))
-
-    # 2. Start again, or gather what earlier runs finished (from every rank's view of the disk).
-    if options.overwrite:
+    if overwrite:
         for p in paths.parts():
             p.unlink(missing_ok=True)
         if comm.rank == 0:
             for p in (paths.rows, paths.run, paths.summary, paths.markdown):
                 p.unlink(missing_ok=True)
         comm.barrier()
-    seen_files = [p for p in (paths.rows, *paths.parts()) if p.exists() and p.stat().st_size > 0]
-    local: dict = {"rows": [], "error": None, "files": [str(p) for p in seen_files]}
+    view = _read_earlier(paths, record, settings.columns, check_settings=comm.rank == 0)
+    views = comm.gather(view)
+    start = _Start()
+    if comm.rank == 0:
+        start.error = next((v.error for v in views if v.error), None)  # rank 0's own first
+        if start.error is None:
+            done = _canonical([r for v in views for r in v.rows], _order(pairing))
+            # the settings first: a rows file never exists without them (see _read_earlier)
+            results.write_text_atomic(
+                paths.run, json.dumps({"lpfk": lpfk.__version__, "settings": record}, indent=2)
+            )
+            results.write_rows_atomic(paths.rows, done, settings.columns, paths.fmt)
+            start.done = {results.row_key(r) for r in done}
+            start.run_id = uuid.uuid4().hex[:8]
+    start = comm.broadcast(start)
+    if start.error:
+        raise (ValueError if comm.rank == 0 else RankQuietError)(start.error)
+    for f in view.files:  # their rows are in paths.rows now
+        if f != paths.rows:
+            f.unlink(missing_ok=True)
+    comm.barrier()
+    return start
+
+
+def _read_earlier(paths: OutputPaths, record: dict, cols, *, check_settings: bool) -> _DiskView:
+    """The rows of earlier runs this process can see (the rows file and part files of killed
+    ranks); with ``check_settings`` (rank 0), an error when they belong to other settings or the
+    rows file was not written by lpfk eval."""
+    files = [p for p in (paths.rows, *paths.parts()) if p.exists() and p.stat().st_size > 0]
+    view = _DiskView(files=files)
     try:
-        earlier = _read_run(paths.run) if seen_files and comm.rank == 0 else None
-        if earlier is not None:
-            if earlier.get("settings") != record:
-                diff = sorted(k for k in set(earlier.get("settings", {})) | set(record)
-                              if earlier.get("settings", {}).get(k) != record.get(k))  # fmt: skip
+        if check_settings and files:
+            earlier = _read_run(paths.run)
+            if earlier is not None and earlier.get("settings") != record:
+                theirs = earlier.get("settings", {})
+                diff = sorted(k for k in set(theirs) | set(record) if theirs.get(k) != record.get(k))
                 raise ValueError(
                     f"{paths.rows} holds rows of a run with other settings ({', '.join(diff)} differ); "
                     "pass --overwrite to start again, or another --out"
                 )
-        elif seen_files and comm.rank == 0 and paths.rows in seen_files:
-            raise ValueError(
-                f"{paths.rows} exists but was not written by lpfk eval (no {paths.run.name} beside it); "
-                "pass --overwrite to replace it, or another --out"
-            )
-        for p in seen_files:
-            local["rows"].extend(results.read_rows(p, cols, paths.fmt))
+            if earlier is None and paths.rows in files:
+                raise ValueError(
+                    f"{paths.rows} exists but was not written by lpfk eval (no {paths.run.name} beside it); "
+                    "pass --overwrite to replace it, or another --out"
+                )
+        for p in files:
+            view.rows.extend(results.read_rows(p, cols, paths.fmt))
     except (ValueError, OSError) as exc:
-        local["error"] = str(exc)
-    gathered = comm.gather(local)
-    order = _order(pairing)
-    decision: dict = {"error": None}
-    if comm.rank == 0:
-        errors = [g["error"] for g in gathered if g["error"]]
-        if errors:  # rank 0's own first (the other ranks' follow from the same cause)
-            decision["error"] = errors[0]
-        else:
-            done = _canonical([r for g in gathered for r in g["rows"]], order)
-            # the settings first: a rows file never exists without them (see the check above)
-            results.write_text_atomic(
-                paths.run, json.dumps({"lpfk": lpfk.__version__, "settings": record}, indent=2)
-            )
-            results.write_rows_atomic(paths.rows, done, cols, paths.fmt)
-            decision["done"] = [results.row_key(r) for r in done]
-            decision["run_id"] = uuid.uuid4().hex[:8]
-    decision = comm.broadcast(decision)
-    if decision["error"]:
-        raise (ValueError if comm.rank == 0 else RankQuietError)(decision["error"])
-    for f in local["files"]:  # their rows are in paths.rows now
-        if Path(f) != paths.rows:
-            Path(f).unlink(missing_ok=True)
-    comm.barrier()
+        view.error = str(exc)
+    return view
 
-    # 3. This rank's share of the remaining pairs.
-    done = set(map(tuple, decision["done"]))
+
+def _remaining(pairing: Pairing, done: set[tuple[str, str]]) -> list[Item]:
+    """The items with their pairs not yet done, in the pairing's order."""
     remaining = []
     for item in pairing.items:
         todo = tuple((m, p) for m, p in item.srs if (m, item.hr.name) not in done)
         if todo:
             remaining.append(Item(item.key, item.hr, todo))
-    shard = remaining[comm.rank :: comm.world]
-    target = paths.rows if comm.rank == 0 else paths.part(comm.rank, decision["run_id"])
-    writer = results.RowWriter(target, cols, paths.fmt)
+    return remaining
+
+
+def _score_shard(comm, paths, shard, settings, options, run_id) -> tuple[ShardStats, list[Row]]:
+    """Run this rank's pairs, appending to the rows file (rank 0) or its part file; returns the
+    statistics and, on ranks > 0, the rows (they travel to rank 0)."""
+    target = paths.rows if comm.rank == 0 else paths.part(comm.rank, run_id)
+    writer = results.RowWriter(target, settings.columns, paths.fmt)
+    kept: list[Row] = []
+
+    def write(rows: list[Row]) -> None:
+        writer.write(rows)
+        if comm.rank:
+            kept.extend(rows)
+
     label = "lpfk eval" if comm.world == 1 else f"lpfk eval (rank 0 of {comm.world})"
     try:
-        stats = run_shard(
-            shard, settings, options, writer.write, progress_label=label, show_progress=comm.rank == 0
-        )
+        stats = run_shard(shard, settings, options, write, progress_label=label, show_progress=comm.rank == 0)
     finally:
         writer.close()
+    return stats, kept
 
-    # 4. Rank 0 merges every rank's rows and summarises.
-    timing = {k: getattr(stats, k) for k in ("pairs", "failed_rows", "decode_s", "metrics_s", "wall_s")}
-    gathered = comm.gather({"rows": stats.rows if comm.rank else [], "timing": timing})
-    summary = None
-    if comm.rank == 0:
-        rows = results.read_rows(paths.rows, cols, paths.fmt) + [r for g in gathered[1:] for r in g["rows"]]
-        rows = _canonical(rows, order)
-        results.write_rows_atomic(paths.rows, rows, cols, paths.fmt)
-        summary = _summary(rows, settings, pairing, record, [g["timing"] for g in gathered], len(done))
-        results.write_text_atomic(paths.summary, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-        results.write_text_atomic(paths.markdown, _markdown(summary, settings))
-    comm.barrier()
-    if comm.rank:
-        target.unlink(missing_ok=True)
+
+def _merge_and_summarize(paths, pairing, settings, record, gathered, resumed: int) -> EvalSummary:
+    """Rank 0: every rank's rows into the rows file in canonical order, then the summary JSON
+    and the Markdown table beside it."""
+    import json
+
+    cols = settings.columns
+    rows = results.read_rows(paths.rows, cols, paths.fmt) + [r for _, rs in gathered[1:] for r in rs]
+    rows = _canonical(rows, _order(pairing))
+    results.write_rows_atomic(paths.rows, rows, cols, paths.fmt)
+    summary = _summary(rows, settings, pairing, record, [s for s, _ in gathered], resumed)
+    text = json.dumps(summary.to_json(), indent=2, ensure_ascii=False) + "\n"
+    results.write_text_atomic(paths.summary, text)
+    results.write_text_atomic(paths.markdown, _markdown(summary, settings))
     return summary
 
 
@@ -625,33 +820,33 @@ def _read_run(path: Path) -> dict | None:
     return obj if isinstance(obj, dict) and "settings" in obj else None
 
 
-def _summary(rows, settings, pairing, record, timings, resumed) -> dict:
+def _summary(rows, settings, pairing, record, stats: list[ShardStats], resumed: int) -> EvalSummary:
     import lpfk
 
-    pairs = sum(t["pairs"] for t in timings)
-    wall = max(t["wall_s"] for t in timings)
-    return {
-        "lpfk": lpfk.__version__,
-        "settings": record,
-        "conventions": conventions(settings),
-        "methods": results.summarize(rows, settings.metric_columns),
-        "failures": [
-            {"method": r["method"], "image": r["image"], "sr_file": r["sr_file"], "error": r["error"]}
+    pairs = sum(s.pairs for s in stats)
+    wall = max(s.wall_s for s in stats)
+    return EvalSummary(
+        lpfk=lpfk.__version__,
+        settings=record,
+        conventions=conventions(settings),
+        methods=results.summarize(rows, settings.metric_columns),
+        failures=[
+            Failure(r["method"], r["image"], r["sr_file"], r[results.ERROR_COLUMN])
             for r in rows
             if r[results.ERROR_COLUMN]
         ],
-        "unpaired": pairing.unpaired,
-        "run": {
-            "processes": len(timings),
-            "pairs_this_run": pairs,
-            "pairs_from_earlier_runs": resumed,
-            "wall_s": wall,
-            "images_per_s": pairs / wall if wall > 0 else None,
-            "decode_s": sum(t["decode_s"] for t in timings),
-            "metrics_s": sum(t["metrics_s"] for t in timings),
-            "per_process": timings,
-        },
-    }
+        unpaired=pairing.unpaired,
+        run=RunReport(
+            processes=len(stats),
+            pairs_this_run=pairs,
+            pairs_from_earlier_runs=resumed,
+            wall_s=wall,
+            images_per_s=pairs / wall if wall > 0 else None,
+            decode_s=sum(s.decode_s for s in stats),
+            metrics_s=sum(s.metrics_s for s in stats),
+            per_process=stats,
+        ),
+    )
 
 
 def conventions(settings: EvalSettings) -> list[str]:
@@ -681,9 +876,8 @@ def conventions(settings: EvalSettings) -> list[str]:
     return notes
 
 
-def _markdown(summary: dict, settings: EvalSettings) -> str:
-    table = results.markdown_table(summary["methods"], settings.metric_columns, conventions(settings))
-    unpaired = summary.get("unpaired") or {}
-    if unpaired:
-        table += "".join(f"- unpaired, {k}: {len(v)}\n" for k, v in unpaired.items())
+def _markdown(summary: EvalSummary, settings: EvalSettings) -> str:
+    table = results.markdown_table(summary.methods, settings.metric_columns, conventions(settings))
+    if summary.unpaired:
+        table += "".join(f"- unpaired, {k}: {len(v)}\n" for k, v in summary.unpaired.items())
     return table

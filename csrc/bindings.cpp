@@ -11,6 +11,7 @@
 #include "cropgrad_cpu.h"
 #include "fsds_cpu.h"
 #include "radial_spectrum_cpu.h"
+#include "sinc_upsample_cpu.h"
 #ifdef LPFK_WITH_CUDA
 #include "fsds_cuda.h"
 #include "radial_spectrum_cuda.h"
@@ -127,6 +128,30 @@ void nonzero_rows_cols(std::uintptr_t x, const std::string& dtype, std::vector<i
   }
 }
 
+// ---- sinc_upsample (lpfk/ops/sinc_upsample.py) ----
+void sinc_upsample(std::uintptr_t x, const std::string& dtype, int64_t n, int h, int w, int s, bool published,
+                   double omega, double fc, double min_peak, std::uintptr_t out, int threads) {
+  positive(n, "n");
+  positive(h, "h");
+  positive(w, "w");
+  positive(s, "s");
+  positive(threads, "threads");
+  if (published && (w / 2 >= h || h / 2 >= w))
+    throw std::invalid_argument("lpfk._C.sinc_upsample: the published mode needs w / 2 < h and h / 2 < w");
+  if (!published && !(fc > 0.0))
+    throw std::invalid_argument("lpfk._C.sinc_upsample: the clean mode needs a cut-off fc > 0");
+  const bool f64 = is_f64(dtype);
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::sinc_upsample_f64(ptr<const double>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                            ptr<double>(out, "out"), threads);
+  } else {
+    lpfk::sinc_upsample_f32(ptr<const float>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                            ptr<float>(out, "out"), threads);
+  }
+}
+// ---- end sinc_upsample ----
+
 #ifdef LPFK_WITH_CUDA
 // The CUDA entry points take device pointers and the torch stream (as an integer) and only
 // enqueue work: the caller validates tensors (device, dtype, contiguity) and owns the memory.
@@ -187,6 +212,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("nonzero_rows_cols", &nonzero_rows_cols, "rows [h] and columns [w] of x [b, c, h, w] holding a value != 0");
   m.def("radial_sums", &radial_sums,
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
+  m.def("sinc_upsample", &sinc_upsample,
+        "x [n, h, w] -> out [n, s*h, s*w]: the separable sinc upsampler (published lpf_sr or clean mode)");
 #ifdef LPFK_WITH_CUDA
   m.def("radial_sums_cuda", &radial_sums_cuda,
         "radial_sums on the GPU: device pointers to rfft2 spectra [n, h, w/2 + 1], the sorted bin index and its "

@@ -3,7 +3,7 @@
 The public API (README.md; the layout and import rules: docs/design.md):
 
     ops (lpfk.ops)           radial_spectrum, radial_frequencies, radial_counts, fsds,
-                             available_backends, BackendUnavailableError
+                             available_backends, BackendUnavailableError, sinc_upsample
     analysis (lpfk.analysis) impulse_responses, sinc_analysis, hyra (the module: lpfk.hyra.hyra,
                              ...), lam, integrated_gradients, diffusion_index, LAMResult,
                              faig, FaigResult, conv_filters, DegradationPredictor
@@ -22,6 +22,7 @@ from lpfk.analysis.sinc import sinc_analysis
 from lpfk.ops.dispatch import BackendUnavailableError, available_backends
 from lpfk.ops.fsds import fsds
 from lpfk.ops.radial_spectrum import radial_counts, radial_frequencies, radial_spectrum
+from lpfk.ops.sinc_upsample import sinc_upsample
 
 __version__ = "0.1.0"
 
@@ -46,6 +47,7 @@ __all__ = [
     "radial_frequencies",
     "radial_spectrum",
     "sinc_analysis",
+    "sinc_upsample",
 ]
 
 

@@ -2,7 +2,10 @@
 
 import json
 
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 
 from lpfk import models
 from lpfk.cli import main
@@ -58,7 +61,7 @@ def test_hyra_command(tmp_path, capsys):
 
 
 def test_demo_function(tmp_path):
-    from lpfk.analysis.hyra import demo
+    from lpfk.commands.hyra import demo
 
     text = demo(tmp_path)
     s = json.loads((tmp_path / "hyra.json").read_text())
@@ -88,3 +91,84 @@ def test_errors(tmp_path, capsys):
     assert "larger than" in capsys.readouterr().err
     assert main(["hyra", *SMALL_EDSR, "--background", "grey", "--out", str(tmp_path)]) == 2
     assert "--background takes" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# lpfk hyra from saved images (no network)
+
+
+def _png(path, arr):
+    Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)).save(path)
+    return str(path)
+
+
+def _files(tmp_path, h=12, w=10, s=2):
+    rng = np.random.default_rng(0)
+    lr = rng.random((3, h, w))
+    k = np.abs(rng.normal(size=(3, 13, 13))) / 60
+    sr = rng.random((3, s * h, s * w))
+    return _png(tmp_path / "lr.png", lr), _png(tmp_path / "sr.png", sr), k
+
+
+def test_hyra_from_files_published_equals_from_response(tmp_path, capsys):
+    from lpfk.analysis.hyra import from_response
+    from lpfk.evaluation.images import read_image
+
+    lr, sr, k = _files(tmp_path)
+    np.save(tmp_path / "ir.npy", k)
+    out = tmp_path / "out"
+    args = ["hyra", "--lr", lr, "--sr", sr, "--impulse-response", str(tmp_path / "ir.npy"), "--scale", "2"]
+    assert main([*args, "--out", str(out)]) == 0
+    s = json.loads((out / "hyra.json").read_text())
+    assert set(s["modes"]) == {"published", "aligned"} and s["impulse_response_note"] is None
+    want = from_response(read_image(lr).double() / 255, torch.from_numpy(k), 2, read_image(sr).double() / 255)
+    assert s["modes"]["published"]["rms_linear"] == pytest.approx(float(want.linear.pow(2).mean().sqrt()))
+    for name in ["hyra_published.png", "hyra_aligned.png", *(f"published/{n}" for n in PUBLISHED)]:
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    text = capsys.readouterr().out
+    assert "wrote" in text and "clamped" not in text
+    # a second run does not replace the first one's files unasked
+    assert main([*args, "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--out", str(out), "--overwrite", "--mode", "published"]) == 0
+
+
+PUBLISHED = (
+    "linear.png",
+    "non_linear.png",
+    "linear_fft.png",
+    "non_linear_fft.png",
+    "lr_fft.png",
+    "hr_fft.png",
+)
+
+
+def test_hyra_from_files_flags_an_8bit_impulse_response(tmp_path, capsys):
+    lr, sr, k = _files(tmp_path)
+    ir = _png(tmp_path / "ir.png", k * 10)
+    out = tmp_path / "out"
+    args = ["hyra", "--lr", lr, "--sr", sr, "--impulse-response", ir, "--scale", "2", "--mode", "published"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "8-bit image: clamped at 0" in capsys.readouterr().out
+    assert "quantised" in json.loads((out / "hyra.json").read_text())["impulse_response_note"]
+
+
+def test_hyra_from_files_errors(tmp_path, capsys):
+    lr, sr, k = _files(tmp_path)
+    np.save(tmp_path / "ir.npy", k)
+    ir = str(tmp_path / "ir.npy")
+    out = str(tmp_path / "out")
+    assert main(["hyra", "--lr", lr, "--impulse-response", ir, "--scale", "2", "--out", out]) == 2
+    assert "needs --sr" in capsys.readouterr().err
+    big_sr = _png(tmp_path / "big.png", np.zeros((3, 30, 30)))
+    assert (
+        main(["hyra", "--lr", lr, "--sr", big_sr, "--impulse-response", ir, "--scale", "2", "--out", out])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "--mode published" in err and "nothing written" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    np.save(tmp_path / "ir2.npy", k[:2])
+    args = ["hyra", "--lr", lr, "--sr", sr, "--impulse-response", str(tmp_path / "ir2.npy"), "--scale", "2"]
+    assert main([*args, "--out", out]) == 2
+    assert "2 channels and lr 3" in capsys.readouterr().err

@@ -53,9 +53,9 @@ def run(args: argparse.Namespace) -> int:
         print(_spectra(Path(data), args.out, args.backend))
     if "hyra" not in args.skip:
         _section("3. HyRA and the sinc phenomenon of a small trained SR network")
-        from lpfk.analysis import hyra
+        from lpfk.commands.hyra import demo as hyra_demo
 
-        print(hyra.demo(args.out / "hyra"))
+        print(hyra_demo(args.out / "hyra"))
     if "lam" not in args.skip:
         _section("4. LAM: which input pixels an output window depends on")
         from lpfk.analysis.lam import demo as lam_demo  # (``lpfk.analysis.lam`` itself is the function)

@@ -7,7 +7,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "lam", "faig")
+COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "lam", "faig", "sinc_upsample")
 
 
 def build_parser() -> argparse.ArgumentParser:

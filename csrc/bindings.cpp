@@ -15,6 +15,7 @@
 #ifdef LPFK_WITH_CUDA
 #include "fsds_cuda.h"
 #include "radial_spectrum_cuda.h"
+#include "sinc_upsample_cuda.h"
 #endif
 
 namespace py = pybind11;
@@ -150,6 +151,33 @@ void sinc_upsample(std::uintptr_t x, const std::string& dtype, int64_t n, int h,
                             ptr<float>(out, "out"), threads);
   }
 }
+
+#ifdef LPFK_WITH_CUDA
+// Device pointers; the caller allocates the workspaces (sinc_upsample_cuda.h) and owns them.
+void sinc_upsample_cuda(std::uintptr_t x, const std::string& dtype, int64_t n, int h, int w, int s, bool published,
+                        double omega, double fc, double min_peak, std::uintptr_t a_r, std::uintptr_t a_ct,
+                        std::uintptr_t t, std::uintptr_t range, std::uintptr_t out, std::uintptr_t stream) {
+  positive(n, "n");
+  positive(h, "h");
+  positive(w, "w");
+  positive(s, "s");
+  if (published && (w / 2 >= h || h / 2 >= w))
+    throw std::invalid_argument("lpfk._C.sinc_upsample_cuda: the published mode needs w / 2 < h and h / 2 < w");
+  if (!published && !(fc > 0.0))
+    throw std::invalid_argument("lpfk._C.sinc_upsample_cuda: the clean mode needs a cut-off fc > 0");
+  const bool f64 = is_f64(dtype);
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::sinc_upsample_cuda_f64(ptr<const double>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                                 ptr<double>(a_r, "a_r"), ptr<double>(a_ct, "a_ct"), ptr<double>(t, "t"),
+                                 ptr<double>(range, "range"), ptr<double>(out, "out"), stream);
+  } else {
+    lpfk::sinc_upsample_cuda_f32(ptr<const float>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                                 ptr<float>(a_r, "a_r"), ptr<float>(a_ct, "a_ct"), ptr<float>(t, "t"),
+                                 ptr<float>(range, "range"), ptr<float>(out, "out"), stream);
+  }
+}
+#endif
 // ---- end sinc_upsample ----
 
 #ifdef LPFK_WITH_CUDA
@@ -221,6 +249,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("fsds_sums_cuda", &fsds_sums_cuda,
         "FSDS partial sums on the GPU: device pointers to rfft2 spectra [n, c, h + h % 2, w/2 + 1], per-image "
         "moments, a workspace and partial [n * c * 2, groups, 2]; enqueued on the given CUDA stream");
+  m.def("sinc_upsample_cuda", &sinc_upsample_cuda,
+        "sinc_upsample on the GPU: device pointers to x [n, h, w], workspaces a_r [s*h, h], a_ct [w, s*w], "
+        "t [n, s*h, w], range [n, 4], out [n, s*h, s*w]; enqueued on the given CUDA stream");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

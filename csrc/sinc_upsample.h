@@ -38,12 +38,14 @@ LPFK_HD double sinc_clean_tap(int k, double fc) {
   return sin(v) / v;
 }
 
-// Row y of the operator A [s*n, n] into row[0 .. n) (overwritten), accumulated in double.
+// Row y of the operator A [s*n, n] into row[0], row[stride], ... row[(n-1) stride] (overwritten;
+// stride 1: a row of A, stride s*n: a column of A^T).
 template <class T>
-LPFK_HD void sinc_operator_row(int y, int n, int other, int s, bool published, double omega, double fc, T* row) {
+LPFK_HD void sinc_operator_row(int y, int n, int other, int s, bool published, double omega, double fc, T* row,
+                               int64_t stride = 1) {
   const int p = sinc_pad(n, other, published);
   const int half = s * p;
-  for (int i = 0; i < n; ++i) row[i] = T(0);
+  for (int i = 0; i < n; ++i) row[i * stride] = T(0);
   // i' with -half <= s*i' - y <= half, i.e. ceil((y - half) / s) <= i' <= floor((y + half) / s)
   const int lo_num = y - half;
   const int lo = lo_num >= 0 ? (lo_num + s - 1) / s : -((-lo_num) / s);
@@ -51,12 +53,12 @@ LPFK_HD void sinc_operator_row(int y, int n, int other, int s, bool published, d
   double sum = 0.0;
   for (int ip = lo; ip <= hi; ++ip) {
     const double g = published ? sinc_published_tap(s * ip - y + half, half, omega) : sinc_clean_tap(s * ip - y, fc);
-    row[sinc_reflect101(ip, n)] += static_cast<T>(g);
+    row[sinc_reflect101(ip, n) * stride] += static_cast<T>(g);
     sum += g;
   }
   if (!published) {
     const T inv = static_cast<T>(1.0 / sum);
-    for (int i = 0; i < n; ++i) row[i] *= inv;
+    for (int i = 0; i < n; ++i) row[i * stride] *= inv;
   }
 }
 

@@ -64,13 +64,10 @@ void upsample(const T* x, int64_t n, int h, int w, int s, bool published, double
   const int sh = s * h, sw = s * w;
   std::vector<T> a_r(static_cast<size_t>(sh) * h);    // [sh, h]
   std::vector<T> a_ct(static_cast<size_t>(w) * sw);   // [w, sw]: A_c transposed
-  std::vector<T> a_c(static_cast<size_t>(sw) * w);    // [sw, w]
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int y = 0; y < sh; ++y) sinc_operator_row(y, h, w, s, published, omega, fc, a_r.data() + int64_t(y) * h);
 #pragma omp parallel for num_threads(threads) schedule(static)
-  for (int q = 0; q < sw; ++q) sinc_operator_row(q, w, h, s, published, omega, fc, a_c.data() + int64_t(q) * w);
-  for (int q = 0; q < sw; ++q)
-    for (int j = 0; j < w; ++j) a_ct[int64_t(j) * sw + q] = a_c[int64_t(q) * w + j];
+  for (int q = 0; q < sw; ++q) sinc_operator_row(q, w, h, s, published, omega, fc, a_ct.data() + q, sw);
 
   const int blocks = (sh + kBlock - 1) / kBlock;
   const int64_t tasks = n * blocks;

@@ -1,8 +1,12 @@
 """The sinc upsampler: the authors' arrays (utils.lpf_sr), the published algorithm re-typed (the
 benchmark's baseline), a float64 oracle, every backend on awkward shapes, the clean mode, errors."""
 
+import ctypes
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,7 @@ import torch
 
 import lpfk
 from bench.bench_sinc_upsample import published_lpf_sr
-from lpfk.ops.sinc_upsample import operator
+from lpfk.ops.sinc_upsample import _sinc_upsample_torch, operator
 
 DATA = Path(__file__).parent / "data" / "published"
 BACKENDS = ["torch", "cpp"]
@@ -71,11 +75,13 @@ def _oracle_1d(n, other, s, mode, omega=3.0, fc=None):
     return a
 
 
-@pytest.mark.parametrize("mode", ["published", "clean"])
-@pytest.mark.parametrize("n,other,s", [(1, 1, 2), (5, 7, 3), (12, 18, 3), (18, 12, 2), (2, 3, 4), (9, 1, 2)])
+_AXES = [(1, 1, 2), (5, 7, 3), (12, 18, 3), (18, 12, 2), (2, 3, 4), (9, 1, 2), (1, 9, 2)]
+# (the published mode needs other // 2 < n: its reflect pad)
+_AXES_MODES = [(*a, m) for a in _AXES for m in ("published", "clean") if m == "clean" or a[1] // 2 < a[0]]
+
+
+@pytest.mark.parametrize("n,other,s,mode", _AXES_MODES)
 def test_operator_oracle(n, other, s, mode):
-    if mode == "published" and other // 2 >= n:
-        pytest.skip("not a valid published geometry")
     np.testing.assert_allclose(
         operator(n, other, s, mode=mode).numpy(), _oracle_1d(n, other, s, mode), atol=1e-12
     )
@@ -93,8 +99,10 @@ def _published_ok(shape):
 @pytest.mark.parametrize("scale", [1, 2, 3, 5])
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 def test_backends_agree_with_oracle(shape, scale, mode):
-    if mode == "published" and not _published_ok(shape):
-        pytest.skip("not a valid published geometry")
+    if mode == "published" and not _published_ok(shape):  # the published reflect pads cannot be made
+        with pytest.raises(ValueError, match="W // 2 < H"):
+            lpfk.sinc_upsample(torch.rand(shape), scale)
+        return
     x = torch.rand(shape, dtype=torch.float64)
     h, w = shape[-2:]
     a_r = _oracle_1d(h, w, scale, mode)
@@ -206,3 +214,99 @@ def test_published_conv_quirk_documented():
     a = operator(12, 18, 3, mode="published")
     b = operator(12, 12, 3, mode="published")
     assert a.shape == b.shape and not torch.allclose(a, b)
+
+
+# ----------------------------------------------------------------------------------------------
+# GPU paths without a GPU: the Triton kernel interpreted and compiled, the CUDA path's Python side
+
+_INTERPRET = r"""
+import torch
+from lpfk.kernels.sinc_upsample import upsample_planes
+from lpfk.ops.sinc_upsample import _rescale, _sinc_upsample_torch, operator
+worst = 0.0
+for (n, h, w), s, mode in [((1, 1, 1), 2, "clean"), ((3, 13, 17), 3, "published"), ((2, 70, 9), 2, "clean"),
+                           ((1, 12, 18), 3, "published")]:
+    for dt, tol in ((torch.float32, 2e-6), (torch.float64, 1e-13)):
+        x = torch.rand(n, h, w, dtype=dt)
+        a_r, a_c = operator(h, w, s, mode=mode, dtype=dt), operator(w, h, s, mode=mode, dtype=dt)
+        got = upsample_planes(x, a_r, a_c)
+        got = _rescale(got, x) if mode == "published" else got
+        want = _sinc_upsample_torch(x.double(), s, mode, 3.0, None)
+        err = float((got.double() - want).abs().max())
+        assert got.dtype == dt and got.shape == want.shape and err < tol, ((n, h, w), s, mode, dt, err)
+        worst = max(worst, err)
+print("ok", worst)
+"""
+
+
+def test_triton_kernel_under_interpreter():
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    res = subprocess.run([sys.executable, "-c", _INTERPRET], env=env, capture_output=True, text=True, timeout=600,
+                         cwd=Path(__file__).parents[1])  # fmt: skip
+    assert res.returncode == 0 and res.stdout.startswith("ok"), res.stdout[-3000:] + res.stderr[-3000:]
+
+
+@pytest.mark.skipif(os.environ.get("TRITON_INTERPRET") == "1", reason="interpreted kernels do not compile")
+@pytest.mark.parametrize("arch", [80, 90])
+@pytest.mark.parametrize("real", ["fp32", "fp64"])
+def test_triton_kernel_compiles_for_gpu(real, arch):
+    triton = pytest.importorskip("triton")
+    from lpfk.kernels import sinc_upsample as kern
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    fn = kern._sinc_pass_kernel
+    sig = {"a_ptr": f"*{real}", "b_ptr": f"*{real}", "c_ptr": f"*{real}"}
+    sig.update(dict.fromkeys(fn.arg_names[3:15], "i32"))
+    sig.update(dict.fromkeys(("FP64", "BM", "BN", "BK"), "constexpr"))
+    assert list(sig) == fn.arg_names, "the signature above is out of date"
+    cfg = kern._blocks(torch.float64 if real == "fp64" else torch.float32)
+    warps = cfg.pop("num_warps")
+    src = ASTSource(fn=fn, signature=sig, constexprs={"FP64": real == "fp64", **cfg})
+    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+    assert f".target sm_{arch}" in compiled.asm["ptx"] and len(compiled.asm["cubin"]) > 1000
+
+
+class _StandInCuda:
+    """Computes what sinc_upsample_cuda.h documents from the pointers it is given (CPU memory
+    here), so the Python side's arguments are checked without a GPU."""
+
+    def __init__(self):
+        self.calls = []
+
+    def sinc_upsample_cuda(
+        self, x, dtype, n, h, w, s, published, omega, fc, min_peak, a_r, a_ct, t, rng, out, stream
+    ):
+        ctype = ctypes.c_double if dtype == "float64" else ctypes.c_float
+        view = lambda p, *shape: np.ctypeslib.as_array((ctype * int(np.prod(shape))).from_address(p)).reshape(
+            shape
+        )
+        xs = torch.from_numpy(view(x, n, h, w).copy()).double()
+        mode = "published" if published else "clean"
+        got = _sinc_upsample_torch(xs, s, mode, omega, None if published else fc)
+        view(out, n, s * h, s * w)[...] = got.numpy()
+        view(a_r, s * h, h)[...] = operator(
+            h, w, s, mode=mode, omega=omega, cutoff=None if published else fc
+        ).numpy()
+        self.calls.append((dtype, n, h, w, s, published, omega, fc, min_peak, stream))
+
+
+def test_cuda_path_passes_the_documented_arguments(monkeypatch):
+    from lpfk.ops import dispatch
+    from lpfk.ops import sinc_upsample as su
+
+    fake = _StandInCuda()
+    monkeypatch.setattr(dispatch, "extension", lambda: fake)
+    monkeypatch.setattr(dispatch, "cuda_stream", lambda device: 1234)
+    for dt in (torch.float32, torch.float64):
+        x = torch.rand(2, 9, 11, dtype=dt)
+        got = su._sinc_upsample_cuda(x, 3, "published", 2.5, None)
+        assert got.dtype == dt
+        np.testing.assert_allclose(got.numpy(), lpfk.sinc_upsample(x, 3, omega=2.5).numpy(), atol=1e-6)
+        got = su._sinc_upsample_cuda(x, 2, "clean", 0.0, 0.2)
+        np.testing.assert_allclose(
+            got.numpy(), lpfk.sinc_upsample(x, 2, mode="clean", cutoff=0.2).numpy(), atol=1e-6
+        )
+    assert fake.calls[0] == ("float32", 2, 9, 11, 3, True, 2.5, 0.5 / 3, 0.01, 1234)
+    assert fake.calls[1][5:8] == (False, 0.0, 0.2)

@@ -21,9 +21,11 @@ Row operator, output row y, LR row i' (i' in [-P, H - 1 + P], read at reflect101
   DC gain at every output phase: flat images stay flat); no range rescale.
 
 Backends: ``torch`` (the reference: float64 operators, two matmuls; "auto" on a CPU: BLAS beats
-the OpenMP kernel there), ``cpp`` (csrc/sinc_upsample.h
-maths, csrc/sinc_upsample_cpu.cpp), ``triton`` (kernels/sinc_upsample.py), ``cuda``
-(csrc/sinc_upsample_cuda.cu). docs/impulse.md, "The sinc upsampler", has the derivation.
+the OpenMP kernel there), ``cpp`` (csrc/sinc_upsample.h maths, csrc/sinc_upsample_cpu.cpp),
+``triton`` (kernels/sinc_upsample.py; "auto" on a GPU) and ``cuda`` (csrc/sinc_upsample_cuda.cu).
+The GPU paths are tested here under the Triton interpreter, compiled for sm_80/sm_90, and
+through a stand-in extension: not yet run on a GPU. docs/impulse.md, "The sinc upsampler", has
+the derivation.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from lpfk.ops.validate import FLOAT_DTYPES, check_choice, check_tensor
 Mode = Literal["published", "clean"]
 
 _FN = "sinc_upsample"
-_IMPLEMENTED = ("torch", "cpp")
+_IMPLEMENTED = ("torch", "cpp", "triton", "cuda")
 _RESCALE_MIN_PEAK = 0.01  # lpf_sr rescales a plane only when its max is >= 0.01 ("to avoid an all-0 image")
 
 
@@ -178,7 +180,43 @@ def _sinc_upsample_cpp(
     return out
 
 
-_BACKENDS = {"torch": _sinc_upsample_torch, "cpp": _sinc_upsample_cpp}
+def _sinc_upsample_triton(
+    planes: torch.Tensor, scale: int, mode: Mode, omega: float, cutoff: float | None
+) -> torch.Tensor:
+    """The two passes as Triton launches (kernels/sinc_upsample.py); operators built here."""
+    h, w = planes.shape[-2:]
+    a_r = operator(h, w, scale, mode=mode, omega=omega, cutoff=cutoff, dtype=planes.dtype).to(planes.device)
+    a_c = operator(w, h, scale, mode=mode, omega=omega, cutoff=cutoff, dtype=planes.dtype).to(planes.device)
+    with dispatch.on_device(planes.device):
+        out = dispatch.triton_kernels(_FN).upsample_planes(planes, a_r, a_c)
+    return _rescale(out, planes) if mode == "published" else out
+
+
+def _sinc_upsample_cuda(
+    planes: torch.Tensor, scale: int, mode: Mode, omega: float, cutoff: float | None
+) -> torch.Tensor:
+    """csrc/sinc_upsample_cuda.cu: operators built on the device, two tiled products, the range fix."""
+    n, h, w = planes.shape
+    planes = planes.contiguous()
+    sh, sw = scale * h, scale * w
+    new = lambda *shape: torch.empty(*shape, dtype=planes.dtype, device=planes.device)
+    a_r, a_ct, t, rng, out = new(sh, h), new(w, sw), new(n, sh, w), new(n, 4), new(n, sh, sw)
+    fc = 0.5 / scale if cutoff is None else float(cutoff)
+    with dispatch.on_device(planes.device):
+        dispatch.extension().sinc_upsample_cuda(
+            planes.data_ptr(), str(planes.dtype).removeprefix("torch."), n, h, w, scale, mode == "published",
+            float(omega), fc, _RESCALE_MIN_PEAK, a_r.data_ptr(), a_ct.data_ptr(), t.data_ptr(), rng.data_ptr(),
+            out.data_ptr(), dispatch.cuda_stream(planes.device),
+        )  # fmt: skip
+    return out
+
+
+_BACKENDS = {
+    "torch": _sinc_upsample_torch,
+    "cpp": _sinc_upsample_cpp,
+    "triton": _sinc_upsample_triton,
+    "cuda": _sinc_upsample_cuda,
+}
 
 
 def sinc_upsample(

@@ -191,7 +191,9 @@ def test_sinc_upsample_command_feeds_eval(tmp_path, capsys):
         _png(hr_dir / f"{i:04d}.png", rng.random((3, 2 * h, 2 * w)))
     out = tmp_path / "sinc"
     assert main(["sinc-upsample", str(lr_dir), "--scale", "2", "--out", str(out)]) == 0
-    assert "wrote 2 of 2 images" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "wrote 2 of 2 images" in text
+    assert "row cut-off 0.107 to 0.188 cycles per output pixel" in text  # omega / (2 s (W // 2)), W = 14, 9
     got = read_image(out / "0000.png")
     x = read_image(lr_dir / "0000.png").double() / 255
     want = (lpfk.sinc_upsample(x, 2).clamp(0, 1) * 255).round()

@@ -5,6 +5,7 @@ names, so that the folder is an SR method that ``lpfk eval --sr`` reads."""
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -60,8 +61,9 @@ def _inputs(path: Path) -> list[Path]:
     return [path]
 
 
-def _upsample_one(src: Path, dst: Path, args: argparse.Namespace) -> str | None:
-    """Reads, upsamples and writes one image; returns a note (e.g. 16-bit written as 8-bit)."""
+def _upsample_one(src: Path, dst: Path, args: argparse.Namespace) -> tuple[str | None, float]:
+    """Reads, upsamples and writes one image; returns a note (e.g. 16-bit written as 8-bit) and
+    the row cut-off in cycles per output pixel."""
     import numpy as np
     import torch
     from PIL import Image
@@ -80,7 +82,14 @@ def _upsample_one(src: Path, dst: Path, args: argparse.Namespace) -> str | None:
     tmp = dst.with_name(f".{dst.name}.tmp")
     pil.save(tmp, format="PNG")
     tmp.replace(dst)  # never a half-written PNG under the final name
-    return "16-bit input written as 8-bit" if peak != 255 else None
+    if args.mode == "published":  # the published cut-off follows the image: omega / (2 s (W // 2))
+        w = img.shape[-1]
+        cutoff = (
+            (3.0 if args.omega is None else args.omega) / (2 * args.scale * (w // 2)) if w > 1 else math.inf
+        )
+    else:
+        cutoff = 0.5 / args.scale if args.cutoff is None else args.cutoff
+    return ("16-bit input written as 8-bit" if peak != 255 else None), cutoff
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,18 +107,25 @@ def run(args: argparse.Namespace) -> int:
             "pass --overwrite to replace them"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    failed, notes = [], set()
+    failed, notes, cutoffs = [], set(), []
     for src, dst in targets:
         try:
-            note = _upsample_one(src, dst, args)
+            note, cutoff = _upsample_one(src, dst, args)
         except (ValueError, TypeError, OSError) as exc:
             failed.append(f"{src.name}: {exc}")
             continue
+        cutoffs.append(cutoff)
         if note:
             notes.add(note)
     done = len(targets) - len(failed)
     how = f"mode {args.mode}, x{args.scale}"
     print(f"wrote {done} of {len(targets)} images ({how}) to {args.out}")
+    if cutoffs:
+        lo, hi = min(cutoffs), max(cutoffs)
+        span = f"{lo:.3g}" if lo == hi else f"{lo:.3g} to {hi:.3g}"
+        print(
+            f"row cut-off {span} cycles per output pixel (the LR Nyquist frequency is {0.5 / args.scale:.3g})"
+        )
     for note in sorted(notes):
         print(f"note: {note}")
     for line in failed:

@@ -151,13 +151,21 @@ def _rescale(out: torch.Tensor, planes: torch.Tensor) -> torch.Tensor:
     return torch.where(xhi >= _RESCALE_MIN_PEAK, scaled, out)
 
 
+def _operators(
+    planes: torch.Tensor, scale: int, mode: Mode, omega: float, cutoff: float | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A_r [s*H, H] and A_c [s*W, W] for planes [N, H, W], in their dtype, on their device."""
+    h, w = planes.shape[-2:]
+    kw = {"mode": mode, "omega": omega, "cutoff": cutoff, "dtype": planes.dtype}
+    return operator(h, w, scale, **kw).to(planes.device), operator(w, h, scale, **kw).to(planes.device)
+
+
 def _sinc_upsample_torch(
     planes: torch.Tensor, scale: int, mode: Mode, omega: float, cutoff: float | None
 ) -> torch.Tensor:
     """Reference: planes [N, H, W] -> [N, s*H, s*W] in planes' dtype (operators built in float64)."""
     h, w = planes.shape[-2:]
-    a_r = operator(h, w, scale, mode=mode, omega=omega, cutoff=cutoff, dtype=planes.dtype).to(planes.device)
-    a_c = operator(w, h, scale, mode=mode, omega=omega, cutoff=cutoff, dtype=planes.dtype).to(planes.device)
+    a_r, a_c = _operators(planes, scale, mode, omega, cutoff)
     # the cheaper order first: the pass that grows the smaller axis
     if h * w * scale * (h + scale * w) <= h * w * scale * (w + scale * h):
         out = (a_r @ planes) @ a_c.T
@@ -184,9 +192,7 @@ def _sinc_upsample_triton(
     planes: torch.Tensor, scale: int, mode: Mode, omega: float, cutoff: float | None
 ) -> torch.Tensor:
     """The two passes as Triton launches (kernels/sinc_upsample.py); operators built here."""
-    h, w = planes.shape[-2:]
-    a_r = operator(h, w, scale, mode=mode, omega=omega, cutoff=cutoff, dtype=planes.dtype).to(planes.device)
-    a_c = operator(w, h, scale, mode=mode, omega=omega, cutoff=cutoff, dtype=planes.dtype).to(planes.device)
+    a_r, a_c = _operators(planes, scale, mode, omega, cutoff)
     with dispatch.on_device(planes.device):
         out = dispatch.triton_kernels(_FN).upsample_planes(planes, a_r, a_c)
     return _rescale(out, planes) if mode == "published" else out

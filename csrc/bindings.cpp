@@ -11,11 +11,13 @@
 #include "cropgrad_cpu.h"
 #include "fsds_cpu.h"
 #include "radial_spectrum_cpu.h"
+#include "sinc_upsample_cpu.h"
 #include "ssim_cpu.h"
 #ifdef LPFK_WITH_CUDA
 #include "fsds_cuda.h"
 #include "radial_spectrum_cuda.h"
 #include "runtime_cuda.h"
+#include "sinc_upsample_cuda.h"
 #include "ssim_cuda.h"
 #endif
 
@@ -129,6 +131,57 @@ void nonzero_rows_cols(std::uintptr_t x, const std::string& dtype, std::vector<i
     lpfk::nonzero_rows_cols_f32(ptr<const float>(x, "x"), sizes.data(), strides.data(), r, c, threads);
   }
 }
+
+// ---- sinc_upsample (lpfk/ops/sinc_upsample.py) ----
+void sinc_upsample(std::uintptr_t x, const std::string& dtype, int64_t n, int h, int w, int s, bool published,
+                   double omega, double fc, double min_peak, std::uintptr_t out, int threads) {
+  positive(n, "n");
+  positive(h, "h");
+  positive(w, "w");
+  positive(s, "s");
+  positive(threads, "threads");
+  if (published && (w / 2 >= h || h / 2 >= w))
+    throw std::invalid_argument("lpfk._C.sinc_upsample: the published mode needs w / 2 < h and h / 2 < w");
+  if (!published && !(fc > 0.0))
+    throw std::invalid_argument("lpfk._C.sinc_upsample: the clean mode needs a cut-off fc > 0");
+  const bool f64 = is_f64(dtype);
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::sinc_upsample_f64(ptr<const double>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                            ptr<double>(out, "out"), threads);
+  } else {
+    lpfk::sinc_upsample_f32(ptr<const float>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                            ptr<float>(out, "out"), threads);
+  }
+}
+
+#ifdef LPFK_WITH_CUDA
+// Device pointers; the caller allocates the workspaces (sinc_upsample_cuda.h) and owns them.
+void sinc_upsample_cuda(std::uintptr_t x, const std::string& dtype, int64_t n, int h, int w, int s, bool published,
+                        double omega, double fc, double min_peak, std::uintptr_t a_r, std::uintptr_t a_ct,
+                        std::uintptr_t t, std::uintptr_t range, std::uintptr_t out, std::uintptr_t stream) {
+  positive(n, "n");
+  positive(h, "h");
+  positive(w, "w");
+  positive(s, "s");
+  if (published && (w / 2 >= h || h / 2 >= w))
+    throw std::invalid_argument("lpfk._C.sinc_upsample_cuda: the published mode needs w / 2 < h and h / 2 < w");
+  if (!published && !(fc > 0.0))
+    throw std::invalid_argument("lpfk._C.sinc_upsample_cuda: the clean mode needs a cut-off fc > 0");
+  const bool f64 = is_f64(dtype);
+  py::gil_scoped_release nogil;
+  if (f64) {
+    lpfk::sinc_upsample_cuda_f64(ptr<const double>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                                 ptr<double>(a_r, "a_r"), ptr<double>(a_ct, "a_ct"), ptr<double>(t, "t"),
+                                 ptr<double>(range, "range"), ptr<double>(out, "out"), stream);
+  } else {
+    lpfk::sinc_upsample_cuda_f32(ptr<const float>(x, "x"), n, h, w, s, published, omega, fc, min_peak,
+                                 ptr<float>(a_r, "a_r"), ptr<float>(a_ct, "a_ct"), ptr<float>(t, "t"),
+                                 ptr<float>(range, "range"), ptr<float>(out, "out"), stream);
+  }
+}
+#endif
+// ---- end sinc_upsample ----
 
 #ifdef LPFK_WITH_CUDA
 // The CUDA entry points take device pointers and the torch stream (as an integer) and only
@@ -252,6 +305,8 @@ PYBIND11_MODULE(_C, m) {
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
   m.def("ssim_sums", &ssim_sums,
         "SSIM: float64 sum of the map over channels and region per image [n], min and max of p and t [2, n]");
+  m.def("sinc_upsample", &sinc_upsample,
+        "x [n, h, w] -> out [n, s*h, s*w]: the separable sinc upsampler (published lpf_sr or clean mode)");
 #ifdef LPFK_WITH_CUDA
   m.def("radial_sums_cuda", &radial_sums_cuda,
         "radial_sums on the GPU: device pointers to rfft2 spectra [n, h, w/2 + 1], the sorted bin index and its "
@@ -270,6 +325,9 @@ PYBIND11_MODULE(_C, m) {
   m.def("ssim_sums_cuda", &ssim_sums_cuda,
         "SSIM map sums on the GPU: device pointers to p, t [n, c, h, w], window [k] -> partial [n * c, tiles] "
         "double (one per 32 x 8 output tile); enqueued on the given CUDA stream");
+  m.def("sinc_upsample_cuda", &sinc_upsample_cuda,
+        "sinc_upsample on the GPU: device pointers to x [n, h, w], workspaces a_r [s*h, h], a_ct [w, s*w], "
+        "t [n, s*h, w], range [n, 4], out [n, s*h, s*w]; enqueued on the given CUDA stream");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;

@@ -3,7 +3,7 @@
 The public API (README.md; the layout and import rules: docs/design.md):
 
     ops (lpfk.ops)           radial_spectrum, radial_frequencies, radial_counts, fsds, ssim,
-                             available_backends, BackendUnavailableError
+                             sinc_upsample, available_backends, BackendUnavailableError
     analysis (lpfk.analysis) impulse_responses, sinc_analysis, hyra (the module: lpfk.hyra.hyra,
                              ...), lam, integrated_gradients, diffusion_index, LAMResult,
                              faig, FaigResult, conv_filters, DegradationPredictor
@@ -34,6 +34,7 @@ _LAZY = {
     "radial_counts": ("lpfk.ops.radial_spectrum", "radial_counts"),
     "radial_frequencies": ("lpfk.ops.radial_spectrum", "radial_frequencies"),
     "radial_spectrum": ("lpfk.ops.radial_spectrum", "radial_spectrum"),
+    "sinc_upsample": ("lpfk.ops.sinc_upsample", "sinc_upsample"),
     "ssim": ("lpfk.ops.ssim", "ssim"),
     "FSDS": ("lpfk.evaluation.metric", "FSDS"),  # torchmetrics takes a second to import
     "evaluate": ("lpfk.evaluation.runner", "evaluate"),
@@ -62,6 +63,7 @@ __all__ = [
     "radial_frequencies",
     "radial_spectrum",
     "sinc_analysis",
+    "sinc_upsample",
     "ssim",
 ]
 

@@ -15,7 +15,7 @@ import importlib
 import os
 import sys
 
-COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "lam", "faig")
+COMMANDS = ("demo", "eval", "report", "sinc", "hyra", "lam", "faig", "sinc_upsample")
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -2,7 +2,10 @@
 
 import json
 
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 
 from lpfk import models
 from lpfk.cli import main
@@ -58,7 +61,7 @@ def test_hyra_command(tmp_path, capsys):
 
 
 def test_demo_function(tmp_path):
-    from lpfk.analysis.hyra import demo
+    from lpfk.commands.hyra import demo
 
     text = demo(tmp_path)
     s = json.loads((tmp_path / "hyra.json").read_text())
@@ -88,3 +91,133 @@ def test_errors(tmp_path, capsys):
     assert "larger than" in capsys.readouterr().err
     assert main(["hyra", *SMALL_EDSR, "--background", "grey", "--out", str(tmp_path)]) == 2
     assert "--background takes" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# lpfk hyra from saved images (no network)
+
+
+def _png(path, arr):
+    Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8).transpose(1, 2, 0)).save(path)
+    return str(path)
+
+
+def _files(tmp_path, h=12, w=10, s=2):
+    rng = np.random.default_rng(0)
+    lr = rng.random((3, h, w))
+    k = np.abs(rng.normal(size=(3, 13, 13))) / 60
+    sr = rng.random((3, s * h, s * w))
+    return _png(tmp_path / "lr.png", lr), _png(tmp_path / "sr.png", sr), k
+
+
+def test_hyra_from_files_published_equals_from_response(tmp_path, capsys):
+    from lpfk.analysis.hyra import from_response
+    from lpfk.evaluation.images import read_image
+
+    lr, sr, k = _files(tmp_path)
+    np.save(tmp_path / "ir.npy", k)
+    out = tmp_path / "out"
+    args = ["hyra", "--lr", lr, "--sr", sr, "--impulse-response", str(tmp_path / "ir.npy"), "--scale", "2"]
+    assert main([*args, "--out", str(out)]) == 0
+    s = json.loads((out / "hyra.json").read_text())
+    assert set(s["modes"]) == {"published", "aligned"} and s["impulse_response_note"] is None
+    want = from_response(read_image(lr).double() / 255, torch.from_numpy(k), 2, read_image(sr).double() / 255)
+    assert s["modes"]["published"]["rms_linear"] == pytest.approx(float(want.linear.pow(2).mean().sqrt()))
+    for name in ["hyra_published.png", "hyra_aligned.png", *(f"published/{n}" for n in PUBLISHED)]:
+        assert (out / name).read_bytes()[:4] == b"\x89PNG", name
+    text = capsys.readouterr().out
+    assert "wrote" in text and "clamped" not in text
+    # a second run does not replace the first one's files unasked
+    assert main([*args, "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--out", str(out), "--overwrite", "--mode", "published"]) == 0
+
+
+PUBLISHED = (
+    "linear.png",
+    "non_linear.png",
+    "linear_fft.png",
+    "non_linear_fft.png",
+    "lr_fft.png",
+    "hr_fft.png",
+)
+
+
+def test_hyra_from_files_flags_an_8bit_impulse_response(tmp_path, capsys):
+    lr, sr, k = _files(tmp_path)
+    ir = _png(tmp_path / "ir.png", k * 10)
+    out = tmp_path / "out"
+    args = ["hyra", "--lr", lr, "--sr", sr, "--impulse-response", ir, "--scale", "2", "--mode", "published"]
+    assert main([*args, "--out", str(out)]) == 0
+    assert "8-bit image: clamped at 0" in capsys.readouterr().out
+    assert "quantised" in json.loads((out / "hyra.json").read_text())["impulse_response_note"]
+
+
+def test_hyra_from_files_errors(tmp_path, capsys):
+    lr, sr, k = _files(tmp_path)
+    np.save(tmp_path / "ir.npy", k)
+    ir = str(tmp_path / "ir.npy")
+    out = str(tmp_path / "out")
+    assert main(["hyra", "--lr", lr, "--impulse-response", ir, "--scale", "2", "--out", out]) == 2
+    assert "needs --sr" in capsys.readouterr().err
+    big_sr = _png(tmp_path / "big.png", np.zeros((3, 30, 30)))
+    assert (
+        main(["hyra", "--lr", lr, "--sr", big_sr, "--impulse-response", ir, "--scale", "2", "--out", out])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "--mode published" in err and "nothing written" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    np.save(tmp_path / "ir2.npy", k[:2])
+    args = ["hyra", "--lr", lr, "--sr", sr, "--impulse-response", str(tmp_path / "ir2.npy"), "--scale", "2"]
+    assert main([*args, "--out", out]) == 2
+    assert "2 channels and lr 3" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# lpfk sinc-upsample
+
+
+def test_sinc_upsample_command_feeds_eval(tmp_path, capsys):
+    import lpfk
+    from lpfk.evaluation.images import read_image
+
+    rng = np.random.default_rng(1)
+    lr_dir, hr_dir = tmp_path / "LR", tmp_path / "HR"
+    lr_dir.mkdir()
+    hr_dir.mkdir()
+    for i, (h, w) in enumerate([(12, 14), (9, 9)]):
+        _png(lr_dir / f"{i:04d}.png", rng.random((3, h, w)))
+        _png(hr_dir / f"{i:04d}.png", rng.random((3, 2 * h, 2 * w)))
+    out = tmp_path / "sinc"
+    assert main(["sinc-upsample", str(lr_dir), "--scale", "2", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "wrote 2 of 2 images" in text
+    assert "row cut-off 0.107 to 0.188 cycles per output pixel" in text  # omega / (2 s (W // 2)), W = 14, 9
+    got = read_image(out / "0000.png")
+    x = read_image(lr_dir / "0000.png").double() / 255
+    want = (lpfk.sinc_upsample(x, 2).clamp(0, 1) * 255).round()
+    assert got.shape == (3, 24, 28) and torch.equal(got.double(), want)
+    # the folder is an SR method for lpfk eval
+    assert main(["eval", "--hr", str(hr_dir), "--sr", str(out), "--out", str(tmp_path / "r.csv")]) == 0
+    # no overwrite unasked; --overwrite with the clean mode replaces the files
+    assert main(["sinc-upsample", str(lr_dir), "--scale", "2", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["sinc-upsample", str(lr_dir / "0001.png"), "--scale", "3", "--mode", "clean",
+                 "--out", str(out), "--overwrite"]) == 0  # fmt: skip
+    assert read_image(out / "0001.png").shape == (3, 27, 27)
+
+
+def test_sinc_upsample_command_errors(tmp_path, capsys):
+    bad = tmp_path / "in"
+    bad.mkdir()
+    _png(bad / "ok.png", np.random.default_rng(2).random((3, 8, 8)))
+    (bad / "broken.png").write_bytes(b"not a png")
+    assert main(["sinc-upsample", str(bad), "--scale", "2", "--out", str(tmp_path / "o")]) == 1
+    cap = capsys.readouterr()
+    assert "wrote 1 of 2" in cap.out and "broken.png" in cap.err
+    assert main(["sinc-upsample", str(tmp_path / "nope"), "--scale", "2"]) == 2
+    assert "no such image or folder" in capsys.readouterr().err
+    assert main(["sinc-upsample", str(bad / "ok.png"), "--scale", "2", "--mode", "clean", "--cutoff", "0.4",
+                 "--out", str(tmp_path / "o2")]) == 1  # fmt: skip
+    assert "cutoff must be in" in capsys.readouterr().err

@@ -15,16 +15,18 @@ Both linear systems linearise f around the background b used for the responses:
   not: zero padding makes a deep linear network shift-variant near the borders).
 
 N(x) = f(x) - L(x) on the same output grid (no resize). With b = 0 and a network without
-biases f(b) = 0 and the shift-invariant L is exactly the published h (*)_s x; pass
-``offset=False`` to leave f(b) out.
+biases f(b) = 0 and the shift-invariant L is h (*)_s x; pass ``offset=False`` to leave f(b) out.
+
+``from_response`` does HyRA from saved images (LR, SR, an impulse response), either exactly as
+the authors' ``HyRA.py`` (reflect pad, correlation, "valid": its own output grid, offset from the SR
+image's) or in lpfk's aligned form; docs/impulse.md lists every difference. Figures:
+``lpfk.plots.hyra``; the report of ``lpfk hyra``: ``lpfk.commands.hyra``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -180,6 +182,148 @@ def _apply_shift_invariant_zero_insert(
     if kernel.channels == "each":
         return F.conv2d(zp, weight.flip(-2, -1).transpose(0, 1))
     return F.conv2d(zp, weight.flip(-2, -1)[:, None], groups=c)
+
+
+# ----------------------------------------------------------------------------------------------
+# HyRA from a saved impulse response (no network): the authors' HyRA.py and lpfk's aligned form
+
+ResponseMode = Literal["published", "aligned"]
+
+
+@dataclasses.dataclass
+class ResponseHyRA:
+    """HyRA of one LR image from a stored impulse response (``from_response``).
+
+    linear: L [C, H_L, W_L]; nonlinear: N = SR - L [C, H_L, W_L] (None without an SR image);
+    sr: the SR image on L's grid (nearest-resized in the published mode), None without one;
+    mode, scale as called. Published: H_L = s (h + 2 (Kw // 2s)) - Kh + 1,
+    W_L = s (w + 2 (Kh // 2s)) - Kw + 1; aligned: s h x s w."""
+
+    linear: torch.Tensor
+    nonlinear: torch.Tensor | None
+    sr: torch.Tensor | None
+    mode: ResponseMode
+    scale: int
+
+
+def _check_chw(x: object, name: str, fn: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{fn}: {name} must be a torch.Tensor [C, H, W], got {type(x).__name__}")
+    if x.dim() != 3 or x.numel() == 0:
+        raise ValueError(f"{fn}: {name} must be [C, H, W], got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{fn}: {name} must be a float tensor (scale integer images to [0, 1]), got {x.dtype}"
+        )
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{fn}: {name} contains NaN or Inf")
+    return x
+
+
+def _check_response_inputs(lr, impulse_response, scale, sr, mode) -> tuple[torch.Tensor, torch.Tensor, int]:
+    fn = "hyra.from_response"
+    if mode not in ("published", "aligned"):
+        raise ValueError(f"{fn}: mode must be 'published' or 'aligned', got {mode!r}")
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or int(scale) != scale or scale < 1:
+        raise ValueError(f"{fn}: scale must be a positive integer, got {scale!r}")
+    scale = int(scale)
+    lr = _check_chw(lr, "lr", fn)
+    k = impulse_response
+    if isinstance(k, torch.Tensor) and k.dim() == 2:
+        k = k[None].expand(lr.shape[0], -1, -1)
+    k = _check_chw(k, "impulse_response", fn)
+    c, h, w = lr.shape
+    if k.shape[0] != c:
+        raise ValueError(
+            f"{fn}: impulse_response has {k.shape[0]} channels and lr {c}: one kernel per channel is "
+            "needed (or a single [Kh, Kw] kernel for all)"
+        )
+    kh, kw = k.shape[-2:]
+    if mode == "published":
+        ph, pw = kw // (2 * scale), kh // (2 * scale)  # the published pad tuple: H by Kw // 2s, W by Kh // 2s
+        if ph >= h or pw >= w:
+            raise ValueError(
+                f"{fn}: the published mode reflect-pads the LR image by Kw // 2s = {ph} rows and Kh // 2s = {pw} "
+                f"columns, and a reflect pad must be smaller than its axis: the {h} x {w} LR image is too small "
+                f"for a {kh} x {kw} kernel at x{scale} (use mode='aligned', which zero-pads)"
+            )
+        if kh > scale * (h + 2 * ph) or kw > scale * (w + 2 * pw):
+            raise ValueError(
+                f"{fn}: a {kh} x {kw} kernel is larger than allowed: the published 'valid' correlation needs "
+                f"Kh <= {scale * (h + 2 * ph)} and Kw <= {scale * (w + 2 * pw)} (the zero-inserted padded image)"
+            )
+    elif kh > 2 * scale * h - 1 or kw > 2 * scale * w - 1:
+        raise ValueError(
+            f"{fn}: a {kh} x {kw} kernel is larger than allowed: on an s*h x s*w = {scale * h} x {scale * w} "
+            f"output only {2 * scale * h - 1} x {2 * scale * w - 1} taps can ever reach a pixel (is the "
+            "kernel the SR image?)"
+        )
+    if sr is not None:
+        sr = _check_chw(sr, "sr", fn)
+        if sr.shape[0] != c:
+            raise ValueError(f"{fn}: sr has {sr.shape[0]} channels and lr {c}")
+    return lr, k.to(lr.dtype), scale
+
+
+def _published_linear(lr: torch.Tensor, k: torch.Tensor, s: int) -> torch.Tensor:
+    """``HyRA.get_linear``: reflect pad (H by Kw // 2s, W by Kh // 2s), zero insertion (each LR
+    pixel at the top-left of its s x s block), ``F.conv2d`` (a correlation: the kernel is not
+    flipped), one group per channel, padding "valid". [C, h, w] -> [C, H_L, W_L]."""
+    c, kh, kw = k.shape
+    padded = F.pad(lr[None], (kh // (2 * s),) * 2 + (kw // (2 * s),) * 2, mode="reflect")[0]
+    z = padded.new_zeros(c, s * padded.shape[-2], s * padded.shape[-1])
+    z[:, ::s, ::s] = padded
+    return F.conv2d(z[None], k[:, None], groups=c)[0]
+
+
+def from_response(
+    lr: torch.Tensor,
+    impulse_response: torch.Tensor,
+    scale: int,
+    sr: torch.Tensor | None = None,
+    *,
+    mode: ResponseMode = "published",
+) -> ResponseHyRA:
+    """HyRA from images alone: L = the LR image filtered by a stored impulse response, N = SR - L.
+
+    lr [C, h, w], impulse_response [C, Kh, Kw] (or [Kh, Kw] for every channel), sr [C, H, W]
+    (the network's output, optional), all float. Any C (the published code: 3).
+
+    - ``mode="published"``: exactly the authors' ``HyRA.get_linear`` / ``get_nonlinear``: reflect
+      pad, zero insertion, correlation with padding "valid" (output H_L x W_L, see
+      ``ResponseHyRA``; offset from the SR grid by s (Kw // 2s) - (Kh - 1) / 2 rows), SR
+      nearest-resized to L's size. The published pad tuple swaps the axes (H is padded by
+      Kw // 2s): kept, so non-square kernels give the authors' numbers too (docs/impulse.md).
+    - ``mode="aligned"``: lpfk's form (as ``hyra(..., system="shift_invariant")``): the kernel's
+      centre (Kh // 2, Kw // 2) is the response at the impulse's output pixel s*i, s*j; zero
+      padding, a true convolution (``apply_shift_invariant``), output s*h x s*w on the SR grid;
+      SR must be s*h x s*w (no resize).
+
+    Example:
+        >>> import torch
+        >>> from lpfk.analysis import hyra
+        >>> lr, k = torch.rand(3, 12, 10), torch.rand(3, 13, 13) / 40
+        >>> hyra.from_response(lr, k, 2).linear.shape
+        torch.Size([3, 24, 20])
+        >>> hyra.from_response(lr, k, 2, torch.rand(3, 24, 20), mode="aligned").nonlinear.shape
+        torch.Size([3, 24, 20])
+    """
+    lr, k, s = _check_response_inputs(lr, impulse_response, scale, sr, mode)
+    if mode == "published":
+        linear = _published_linear(lr, k, s)
+        if sr is not None:  # get_nonlinear: F.interpolate's default mode, "nearest"
+            sr = F.interpolate(sr[None].to(linear.dtype), size=tuple(linear.shape[-2:]))[0]
+    else:
+        kh, kw = k.shape[-2:]
+        kernel = Kernel(k, s, (kh // 2, kw // 2), "all")
+        linear = apply_shift_invariant(lr, kernel)[0]
+        if sr is not None and tuple(sr.shape[-2:]) != tuple(linear.shape[-2:]):
+            raise ValueError(
+                f"hyra.from_response: mode='aligned' needs sr of s*h x s*w = {tuple(linear.shape[-2:])}, got "
+                f"{tuple(sr.shape[-2:])} (mode='published' nearest-resizes it)"
+            )
+    nonlinear = None if sr is None else sr.to(linear.dtype) - linear
+    return ResponseHyRA(linear, nonlinear, None if sr is None else sr.to(linear.dtype), mode, s)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -540,93 +684,6 @@ def shift_variance(r: ImpulseResponses, reference: int | None = None) -> ShiftVa
 
 
 # ----------------------------------------------------------------------------------------------
-# Figures
-
-
-def plot_hyra(result: HyRA, path: str | Path, lr: torch.Tensor | None = None, index: int = 0) -> None:
-    """f(x), L(x), N(x) of image ``index`` and their log spectra, and the radial power spectra
-    of all three (``radial_spectrum``), as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from lpfk.ops.radial_spectrum import radial_frequencies, radial_spectrum
-
-    imgs = {
-        "f(x)": result.output[index],
-        "L(x)": result.linear[index],
-        "N(x) = f(x) - L(x)": result.nonlinear[index],
-    }
-    fig, axes = plt.subplots(2, 4, figsize=(15, 7.2), dpi=110)
-    for col, (name, img) in enumerate(imgs.items()):
-        ax = axes[0, col]
-        im = img.detach().float().cpu()
-        if name.startswith("N"):
-            v = float(im.abs().max()) or 1.0
-            show = im.mean(0)
-            h = ax.imshow(show.numpy(), cmap="RdBu_r", vmin=-v, vmax=v)
-            fig.colorbar(h, ax=ax, fraction=0.046)
-        else:
-            show = im.clamp(0, 1).permute(1, 2, 0) if im.shape[0] == 3 else im[0].clamp(0, 1)
-            ax.imshow(show.numpy(), cmap=None if im.shape[0] == 3 else "gray", vmin=0, vmax=1)
-        ax.set_title(name)
-        ax.axis("off")
-        spec = torch.fft.fftshift(torch.fft.fft2(im.double()).abs().mean(0))
-        ax2 = axes[1, col]
-        ax2.imshow(torch.log10(spec + 1e-12).numpy(), cmap="magma")
-        ax2.set_title(f"log10 |FFT| of {name.split(' ')[0]}")
-        ax2.axis("off")
-    if lr is not None:
-        axes[0, 3].imshow(lr[index].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy())
-        axes[0, 3].set_title("LR input x")
-    axes[0, 3].axis("off")
-    ax = axes[1, 3]
-    freqs = radial_frequencies(result.output).numpy()
-    for name, img in imgs.items():
-        spec = radial_spectrum(img.detach().double().cpu(), spectrum="power").mean(0)
-        ax.semilogy(freqs, spec.numpy() + 1e-20, label=name.split(" ")[0])
-    ax.axvline(0.5 / result.scale, color="k", ls="--", lw=1, label="LR Nyquist")
-    ax.set_xlabel("cycles / output pixel")
-    ax.set_ylabel("mean power per radius")
-    ax.set_title("radial power spectra")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=8)
-    fig.suptitle(f"HyRA ({result.system.replace('_', '-')} linear system), x{result.scale}")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def plot_shift_variance(sv: ShiftVariance, path: str | Path) -> None:
-    """The map of d_p over the LR positions, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.6, 4.6), dpi=110)
-    h = ax.imshow(sv.as_map().numpy(), cmap="viridis", interpolation="nearest")
-    fig.colorbar(h, ax=ax, label="relative difference from the shifted reference")
-    py, px = sv.positions[sv.reference].tolist()
-    ax.plot([px], [py], "r+", ms=10, label="reference")
-    if sv.margin is not None:
-        hh, ww = sv.size
-        m = sv.margin
-        if 2 * m < min(hh, ww):
-            ax.add_patch(
-                plt.Rectangle((m - 0.5, m - 0.5), ww - 2 * m, hh - 2 * m, fill=False, ec="w", ls="--")
-            )
-    ax.set_title("shift variance of the impulse responses")
-    ax.set_xlabel("LR column")
-    ax.set_ylabel("LR row")
-    ax.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-# ----------------------------------------------------------------------------------------------
 # Report (the command line and the demo)
 
 
@@ -637,136 +694,3 @@ def lr_from_hr(hr: torch.Tensor, scale: int) -> torch.Tensor:
     from lpfk.analysis.degradations import downscale
 
     return downscale(hr, scale, antialias=True, crop=True, clamp=True)
-
-
-def report(
-    model: nn.Module,
-    lr: torch.Tensor,
-    out_dir: str | Path,
-    *,
-    systems: tuple[System, ...] = ("position_variant", "shift_invariant"),
-    channels: Channels = "each",
-    shift_variance_map: bool = True,
-    progress: bool = False,
-    batch_size: int | None = None,
-    amplitude: float = 1.0,
-    background: float | str | torch.Tensor = 0.0,
-    description: dict | None = None,
-) -> dict:
-    """HyRA of one LR image [C, h, w] with each linear system, the shift variance of the network
-    over all positions of that size and the sinc numbers of its centre response: figures
-    (hyra_<system>.png, shift_variance.png, sinc.png) and hyra.json in ``out_dir``; returns the
-    JSON's content. All of it linearises at ``background`` (a number, per-channel values, or
-    "mean": the image's mean colour) with impulses of ``amplitude``."""
-    from lpfk.analysis.impulse import impulse_responses as _responses
-    from lpfk.analysis.sinc import analyze_kernel
-    from lpfk.plots.sinc import plot_sinc  # moves with report() to commands/hyra.py
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    x = _check_image(lr, "report")
-    h, w = x.shape[-2:]
-    if isinstance(background, str):
-        if background != "mean":
-            raise ValueError(
-                f"report: background must be a number, per-channel values or 'mean', got {background!r}"
-            )
-        background = x[0].mean(dim=(-2, -1))
-    bg_json = background.tolist() if isinstance(background, torch.Tensor) else float(background)
-    summary: dict = {
-        **(description or {}),
-        "lr_size": [h, w],
-        "linearisation": {"amplitude": amplitude, "background": bg_json},
-        "systems": {},
-    }
-    for system in systems:
-        res = hyra(
-            model, x, system=system, channels=channels if system == "position_variant" else "all",
-            amplitude=amplitude, background=background, progress=progress, batch_size=batch_size,
-        )  # fmt: skip
-        s = res.summary()
-        s["engine"] = {
-            k: res.info.get(k)
-            for k in ("route", "images", "impulses_per_image", "canvas", "seconds", "verified", "channels")
-        }
-        summary["systems"][system] = s
-        plot_hyra(res, out / f"hyra_{system}.png", lr=x)
-    r = _responses(model, (h, w), "all" if shift_variance_map else "center", in_channels=x.shape[1],
-                   amplitude=amplitude, background=background, device=x.device, dtype=x.dtype,
-                   progress=progress, batch_size=batch_size)  # fmt: skip
-    centre = int((r.positions - torch.tensor([h // 2, w // 2])).abs().sum(1).argmin())
-    k = Kernel.from_responses(r, centre)
-    a = analyze_kernel(k.weight, k.scale, anchor=k.anchor)
-    a.info.update({"position": list(k.position), "receptive_field": r.receptive_field.as_dict()})
-    sinc = a.summary()
-    summary["sinc"] = sinc
-    plot_sinc(a, out / "sinc.png", title=f"impulse response at {list(k.position)} of a {h} x {w} input")
-    if shift_variance_map:
-        sv = shift_variance(r, reference=centre)
-        summary["shift_variance"] = sv.summary()
-        plot_shift_variance(sv, out / "shift_variance.png")
-    summary["responses"] = {
-        key: r.info.get(key) for key in ("route", "images", "impulses_per_image", "canvas", "seconds")
-    }
-    (out / "hyra.json").write_text(json.dumps(summary, indent=2))
-    return summary
-
-
-def format_report(s: dict) -> str:
-    """A few lines for the terminal from ``report``'s dictionary."""
-    lin = s["linearisation"]
-    bg = lin["background"]
-    bg = ", ".join(f"{v:.3f}" for v in bg) if isinstance(bg, list) else f"{bg:g}"
-    lines = [
-        f"LR input {s['lr_size'][0]} x {s['lr_size'][1]}; impulses of {lin['amplitude']:g} on a background of {bg}"
-    ]
-    for system, v in s["systems"].items():
-        rms = v["rms"]
-        lines.append(
-            f"  {system:<17} rms f {rms['output']:.4f}  L {rms['linear']:.4f}  N {rms['nonlinear']:.4f};  "
-            f"power above the LR Nyquist: N {100 * v['nonlinear_share_above_lr_nyquist']:.1f} %, "
-            f"L {100 * v['linear_share_above_lr_nyquist']:.1f} % of f's"
-        )
-    sc = s["sinc"]
-    dc = ", ".join(f"{g:.3f}" for g in sc["dc_gain"])
-    dcc = ", ".join(f"{g:.3f}" for g in sc["dc_gain_clamped_at_0"])
-    lines.append(
-        f"  kernel DC gain {dc} (clamped at 0: {dcc}); negative lobe min/max {sc['negative_lobe_min_over_max'][0]:.3f}"
-    )
-    if "sinc_published_setting" in s:
-        p = s["sinc_published_setting"]
-        dc = ", ".join(f"{g:.3f}" for g in p["dc_gain"])
-        dcc = ", ".join(f"{g:.3f}" for g in p["dc_gain_clamped_at_0"])
-        lines.append(f"  published setting (a = 1 on black): kernel DC gain {dc} (clamped at 0: {dcc})")
-    if "shift_variance" in s:
-        v = s["shift_variance"]
-        lines.append(
-            f"  shift variance: mean {v['mean']:.4f}, max {v['max']:.4f}, within 1 px of a border {v['within_1px_of_border_mean']:.4f}"
-        )
-    return "\n".join(lines)
-
-
-def demo(out_dir: str | Path) -> str:
-    """HyRA, the sinc analysis and the shift variance of the bundled trained tiny MSRResNet x4 on
-    the bundled example image (no download, about 20 s on 2 CPU cores); figures and hyra.json in
-    ``out_dir``; returns a short text summary.
-
-    HyRA linearises at the image's mean colour with small impulses (a = 0.05), where L(x) is the
-    blurred image and N(x) carries the edges; the kernel is also measured in the published
-    setting (a = 1 on black, sinc_published.png), where this small network is far from linear."""
-    from lpfk.analysis.sinc import sinc_analysis
-    from lpfk.evaluation.images import example_dir, read_image, to_unit
-    from lpfk.models.demo import DEMO_CONFIG, demo_model
-    from lpfk.plots.sinc import plot_sinc  # moves with demo() to commands/
-
-    model = demo_model()
-    hr = to_unit(read_image(example_dir() / "HR" / "0001.png"))
-    lr = lr_from_hr(hr, DEMO_CONFIG["scale"])
-    desc = {"model": "demo (tiny MSRResNet x4, bundled weights)", "image": "example HR/0001.png"}
-    s = report(model, lr, out_dir, amplitude=0.05, background="mean", description=desc)
-    a = sinc_analysis(model, tuple(lr.shape[-2:]))
-    plot_sinc(a, Path(out_dir) / "sinc_published.png", title="impulse of 1 on black (the published setting)")
-    pub = a.summary()
-    s["sinc_published_setting"] = pub
-    (Path(out_dir) / "hyra.json").write_text(json.dumps(s, indent=2))
-    return "HyRA of the bundled tiny MSRResNet x4 on the example image:\n" + format_report(s)

@@ -84,9 +84,9 @@ def run(args: argparse.Namespace) -> int:
         print(_spectra(data, *claimed["spectra"], args.backend))
     if "hyra" in claimed:
         _section("3. HyRA and the sinc phenomenon of a small trained SR network")
-        from lpfk.analysis import hyra
+        from lpfk.commands.hyra import demo as hyra_demo
 
-        print(hyra.demo(claimed["hyra"][0]))
+        print(hyra_demo(claimed["hyra"][0]))
     if "lam" in claimed:
         _section("4. LAM: which input pixels an output window depends on")
         from lpfk.analysis.lam import demo as lam_demo

@@ -104,9 +104,10 @@ def image_peak(x: torch.Tensor) -> int:
     return 255 if x.dtype == torch.uint8 else 65535
 
 
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """``read_image``'s [C, H, W] integer image -> float32 in [0, 1]: x / ``image_peak(x)``
-    (255 for 8-bit files, 65535 for 16-bit ones). The one conversion of the package.
+def to_unit(x: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``read_image``'s [C, H, W] integer image -> ``dtype`` (float32 by default) in [0, 1]:
+    x / ``image_peak(x)`` (255 for 8-bit files, 65535 for 16-bit ones). The one conversion of
+    the package.
 
     Example:
         >>> to_unit(torch.tensor([[[0, 51, 255]]], dtype=torch.uint8))
@@ -114,7 +115,7 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     """
     if x.dtype not in (torch.uint8, torch.int32):
         raise TypeError(f"to_unit: expected read_image's uint8 or int32 image, got {x.dtype}")
-    return x.float() / float(image_peak(x))
+    return x.to(dtype) / float(image_peak(x))
 
 
 def list_images(folder: str | Path) -> list[Path]:

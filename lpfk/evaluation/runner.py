@@ -342,7 +342,6 @@ class ShardStats:
     wall_s: float = 0.0
 
 
-
 @dataclass
 class _Pending:
     """A row waiting for its batch; sr, hr: the cropped images (None: the row failed already)."""

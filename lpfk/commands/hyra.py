@@ -380,7 +380,7 @@ def run_files(args: argparse.Namespace) -> int:
     missing = [f"--{n}" for n in ("lr", "sr", "scale") if getattr(args, n) is None]
     if missing:
         raise ValueError(f"--impulse-response needs {', '.join(missing)} too (HyRA from files, no network)")
-    if args.model != "demo" or args.checkpoint is not None or args.image is not None:
+    if args.model is not None or args.checkpoint is not None or args.image is not None:
         raise ValueError("--impulse-response works from files alone: drop --model/--checkpoint/--image")
     modes = ("published", "aligned") if args.mode == "both" else (args.mode,)
     names = ["hyra.json", *[f"hyra_{m}.png" for m in modes]]

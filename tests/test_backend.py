@@ -15,7 +15,7 @@ from lpfk.ops.fsds import _fsds_op
 from lpfk.ops.radial_spectrum import _radial_spectrum_op
 from tests import oracles
 from tests.conftest import smooth_image
-from tests.test_cuda_kernels import _array, _StandIn
+from tests.test_cuda_kernels import _array, _StandIn, install_stand_in
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,25 +125,13 @@ def fresh_checks(monkeypatch):
     monkeypatch.delenv("LPFK_SELF_CHECK", raising=False)
 
 
-def _stand_in(monkeypatch, cls):
-    fake = cls()
-    monkeypatch.setattr(dispatch, "_EXT", fake)
-    monkeypatch.setattr(dispatch, "cuda_stream", lambda device: 1234)
-
-    class Props:
-        multi_processor_count = 3
-
-    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Props())
-    return fake
-
-
 def _pair64(shape=(2, 3, 20, 18)):
     t = smooth_image(shape)
     return t + 0.05 * torch.randn(shape, dtype=torch.float64), t
 
 
 def test_self_check_runs_once_per_key_and_passes(monkeypatch, fresh_checks):
-    fake = _stand_in(monkeypatch, _StandIn)
+    fake = install_stand_in(monkeypatch, _StandIn)
     p, t = _pair64()
     _fsds_op(p, t, False, "cuda")
     assert len(fake.calls) == 2  # the probe, then the call
@@ -161,7 +149,7 @@ def test_self_check_runs_once_per_key_and_passes(monkeypatch, fresh_checks):
 
 
 def test_self_check_raises_on_a_wrong_result(monkeypatch, fresh_checks):
-    fake = _stand_in(monkeypatch, _Wrong)
+    fake = install_stand_in(monkeypatch, _Wrong)
     p, t = _pair64()
     with pytest.raises(dispatch.SelfCheckError) as err:
         _fsds_op(p, t, False, "cuda")
@@ -180,7 +168,7 @@ def test_self_check_raises_on_a_wrong_result(monkeypatch, fresh_checks):
 
 
 def test_self_check_can_be_switched_off(monkeypatch, fresh_checks):
-    fake = _stand_in(monkeypatch, _Wrong)
+    fake = install_stand_in(monkeypatch, _Wrong)
     monkeypatch.setenv("LPFK_SELF_CHECK", "0")
     p, t = _pair64()
     _fsds_op(p, t, False, "cuda")  # no probe: the (wrong) result comes back unchecked

@@ -183,12 +183,19 @@ def test_self_check_cost_is_a_probe(monkeypatch, fresh_checks):
 
     probe = dispatch._PROBES["fsds"]
     inputs = dispatch._probe_inputs(probe.shapes, torch.device("cpu"), torch.float32)
-    t0 = time.perf_counter()
-    for _ in range(5):
-        lpfk.fsds(*inputs, backend="cpp")
-        probe.reference(*(x.double() for x in inputs))
-    per_probe = (time.perf_counter() - t0) / 5
-    assert per_probe < 0.5, per_probe  # generous on a loaded 2-core machine; ~5 ms when idle
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # (OpenMP threads waiting on a loaded machine would dominate)
+    try:
+        times = []
+        for _ in range(7):
+            t0 = time.perf_counter()
+            lpfk.fsds(*inputs, backend="cpp")
+            probe.reference(*(x.double() for x in inputs))
+            times.append(time.perf_counter() - t0)
+    finally:
+        torch.set_num_threads(threads)
+    per_probe = sorted(times)[3]
+    assert per_probe < 0.1, per_probe  # ~1 ms measured here; generous for a loaded machine
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,8 +9,6 @@ from collections.abc import Callable
 import pytest
 import torch
 
-import lpfk
-
 needs_gpu = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="no CUDA GPU: the GPU benchmarks need one"
 )
@@ -18,6 +16,8 @@ needs_gpu = pytest.mark.skipif(
 
 def require_backend(backend: str) -> None:
     """Skip (saying why) when ``backend`` cannot run here; ``torch`` always can."""
+    import lpfk
+
     why = lpfk.available_backends()[backend]
     if why is not None:
         pytest.skip(f"backend {backend!r} unavailable: {why}")
@@ -89,8 +89,6 @@ def _run(cmd: list[str]) -> str:
 def _environment() -> dict:
     import platform
 
-    from lpfk.ops import dispatch
-
     env: dict = {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -99,9 +97,15 @@ def _environment() -> dict:
             ["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"]
         ),
         "nvcc": _run(["nvcc", "--version"]).splitlines()[-1:] or None,
-        "lpfk_C_cuda": dispatch.cuda_versions(),
-        "backends": lpfk.available_backends(),
     }
+    try:  # (the build stage may have failed)
+        import lpfk
+        from lpfk.ops import dispatch
+
+        env["lpfk_C_cuda"] = dispatch.cuda_versions()
+        env["backends"] = lpfk.available_backends()
+    except Exception as exc:
+        env["lpfk_C_cuda"] = env["backends"] = f"lpfk not importable ({type(exc).__name__}: {exc})"
     try:
         import triton
 
@@ -137,11 +141,15 @@ def _tests(out) -> dict:
             cases.append({"test": tc.get("name"), "file": tc.get("classname"), "outcome": outcome,
                           "seconds": float(tc.get("time") or 0), "message": message, "properties": props})  # fmt: skip
     elif (out / "tests.log").exists():  # the stage was stopped before pytest wrote its XML
-        pat = re.compile(r"^(tests/\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR)")
+        # "tests/x.py::t PASSED [ 5%]", or with pytest-xdist "[gw0] [ 5%] PASSED tests/x.py::t"
+        pat = re.compile(
+            r"(?:^(tests/\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR))|(?:(PASSED|FAILED|SKIPPED|ERROR) (tests/\S+::\S+)$)"
+        )
         for line in (out / "tests.log").read_text(errors="replace").splitlines():
-            if m := pat.match(line):
-                cases.append({"test": m[1].split("::", 1)[1], "file": m[1].split("::")[0],
-                              "outcome": m[2].lower(), "seconds": None, "message": "", "properties": {}})  # fmt: skip
+            if m := pat.search(line.strip()):
+                name, outcome = (m[1], m[2]) if m[1] else (m[4], m[3])
+                cases.append({"test": name.split("::", 1)[1], "file": name.split("::")[0],
+                              "outcome": outcome.lower(), "seconds": None, "message": "", "properties": {}})  # fmt: skip
     counts: dict[str, int] = {}
     for c in cases:
         counts[c["outcome"]] = counts.get(c["outcome"], 0) + 1

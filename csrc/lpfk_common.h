@@ -33,5 +33,7 @@ template <class T>
 struct alignas(2 * sizeof(T)) CplxA {
   T re, im;
 };
+static_assert(sizeof(CplxA<float>) == sizeof(Cplx<float>) && sizeof(CplxA<double>) == sizeof(Cplx<double>),
+              "CplxA must keep Cplx's layout: only the alignment differs");
 
 }  // namespace lpfk

@@ -78,7 +78,12 @@ stage() {  # stage NAME TIMEOUT_S LOG COMMAND...
 VENV="$ROOT/build/gpu_check_venv"
 build() {
   set -e
-  "$PY" -m venv --system-site-packages --without-pip "$VENV"
+  # A venv that sees the packages of $PY, itself perhaps a venv (whose packages
+  # --system-site-packages alone would not show): a .pth file lists $PY's site directories.
+  "$PY" -m venv --clear --system-site-packages --without-pip "$VENV"
+  "$PY" -c 'import site; print("\n".join(site.getsitepackages()))' \
+    >"$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/gpu_check_parent.pth"
+  "$VENV/bin/python" -c 'import torch, pip' || { echo "the venv does not see torch and pip of $PY"; exit 1; }
   export LPFK_CUDA=1 LPFK_BUILD_JOBS
   LPFK_BUILD_JOBS=$(nproc)
   export PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -93,7 +98,11 @@ VPY="$VENV/bin/python"
 
 # --- 2. the GPU tests --------------------------------------------------------------------------
 if [ "$FAILED" -eq 0 ]; then
-  stage tests 250 "$OUT/tests.log" env PYTHONUNBUFFERED=1 "$VPY" -m pytest -m gpu -v -rfEs \
+  # Four worker processes share the GPU when pytest-xdist is there: the Triton JIT compiles and
+  # torch.compile are CPU-bound, and no test times anything it asserts on.
+  PAR=()
+  "$VPY" -c "import xdist" 2>/dev/null && PAR=(-n 4)
+  stage tests 250 "$OUT/tests.log" env PYTHONUNBUFFERED=1 "$VPY" -m pytest -m gpu -v -rfEs ${PAR[@]+"${PAR[@]}"} \
     --durations=10 -p no:cacheprovider --junitxml="$OUT/tests.xml" tests/
   # --- 3. the GPU benchmarks -------------------------------------------------------------------
   stage bench 60 "$OUT/bench.log" env PYTHONUNBUFFERED=1 "$VPY" -m pytest -q -p no:cacheprovider \

@@ -154,9 +154,9 @@ class _StandIn:
                 out[:, :, part, g, 1] = (np.abs(ref)[:, :, sl] ** 2).sum(axis=(2, 3))
 
 
-@pytest.fixture
-def stand_in(monkeypatch):
-    fake = _StandIn()
+def install_stand_in(monkeypatch, cls=_StandIn):
+    """Put a ``cls`` stand-in in place of lpfk._C for the test (CUDA stream 1234, 3 SMs)."""
+    fake = cls()
     monkeypatch.setattr(dispatch, "_EXT", fake)
     monkeypatch.setattr(dispatch, "cuda_stream", lambda device: 1234)
 
@@ -165,6 +165,11 @@ def stand_in(monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Props())
     return fake
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    return install_stand_in(monkeypatch)
 
 
 def test_cuda_path_plumbing_radial(stand_in):

@@ -13,6 +13,8 @@ from torch import nn
 import lpfk
 from lpfk import models
 from lpfk.cli import main
+from lpfk.commands.lam import demo as lam_demo
+from lpfk.plots.lam import save_figures
 from tests.conftest import DATA, smooth_image
 
 CASE = DATA / "lam_a"
@@ -427,7 +429,7 @@ def test_kde_map():
 def test_figures(tmp_path, fixture_case):
     _, model, x, win = fixture_case
     res = lpfk.lam(model, x, win, fold=4)
-    paths = L.save_figures(x, res.output, res.map, win, tmp_path, stem="f", diffusion_index=1.0)
+    paths = save_figures(x, res.output, res.map, win, tmp_path, stem="f", diffusion_index=1.0)
     from PIL import Image
 
     for name in ("window", "map", "kde", "blend", "blend_kde"):
@@ -482,7 +484,7 @@ def test_command_line(tmp_path, fixture_case, capsys):
 
 
 def test_demo(tmp_path):
-    text = L.demo(tmp_path)
+    text = lam_demo(tmp_path)
     summary = json.loads((tmp_path / "lam.json").read_text())
     assert len(summary["windows"]) == 2 and "DI =" in text
     assert all((tmp_path / w["panel"]).exists() for w in summary["windows"])
@@ -535,7 +537,7 @@ def test_errors(fixture_case):
         lpfk.lam(model, x, win, path="spiral")
     with pytest.raises(ValueError, match="objective must be 'gradient', 'mean' or a callable"):
         lpfk.lam(model, x, win, objective="max")
-    with pytest.raises(ValueError, match="baseline must be 'blur', 'black' or a tensor"):
+    with pytest.raises(ValueError, match="baseline must be 'blur', 'black', one of"):
         lpfk.lam(model, x, win, path="linear", baseline="white")
     with pytest.raises(ValueError, match="baseline= is for path='linear'"):
         lpfk.lam(model, x, win, baseline="black")

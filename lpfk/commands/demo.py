@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         print(hyra.demo(args.out / "hyra"))
     if "lam" not in args.skip:
         _section("4. LAM: which input pixels an output window depends on")
-        from lpfk.analysis.lam import demo as lam_demo  # (``lpfk.analysis.lam`` itself is the function)
+        from lpfk.commands.lam import demo as lam_demo
 
         print(lam_demo(args.out / "lam"))
     print(f"\nall outputs in {args.out}/")

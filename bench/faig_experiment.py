@@ -33,7 +33,7 @@ import torch
 from lpfk import models
 from lpfk.analysis.degradations import Degradation, degrade, gaussian_blur, quantize
 from lpfk.analysis.faig import DegradationPredictor, ablation, faig
-from lpfk.commands.faig import _plot_ablation
+from lpfk.plots.faig import ablation_figure
 
 SCALE = 2
 CONFIG = {"feats": 16, "blocks": 4}
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     test_hr = dead_leaves(100, 64, seed=20)
     ablation_set = {"hr": test_hr[:32], **degrade(test_hr[:32], ("blur", "noise"), scale=SCALE, seed=21)}
     rows = ablation(baseline, target, ablation_set, result)
-    _plot_ablation(rows, args.out / "ablation.png")
+    ablation_figure(rows, args.out / "ablation.png")
 
     predictor = DegradationPredictor(baseline, target, result, p=1.0).fit(faig_set)
     conditions = {

@@ -38,7 +38,10 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     g.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float32", help="compute precision (default float32)"
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="compute precision (default float32)",
     )
 
 

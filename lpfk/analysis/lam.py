@@ -1110,8 +1110,8 @@ def lam(
     to 0; the path's first point is never evaluated.
 
     Example:
-        >>> import lpfk
-        >>> model = lpfk.models.create("tinysr", scale=4)
+        >>> from lpfk import models
+        >>> model = models.create("tinysr", scale=4)
         >>> x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
         >>> r = lam(model, x, (24, 20, 16))
         >>> r.attribution.shape, r.map.shape, r.output.shape

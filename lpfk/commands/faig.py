@@ -258,9 +258,14 @@ def _run_ablation(args, baseline, target, items, result, names: list[str], ig: d
 
 
 def run(args: argparse.Namespace) -> int:
+    """``lpfk faig``: never a traceback. Bad input (ValueError, TypeError, OSError) reaches the CLI's
+    one-line report as it is; any other error (torch's RuntimeError for a checkpoint that does not
+    fit, out of memory, ...) is shortened to its first two lines."""
     try:
         return _run(args)
-    except RuntimeError as exc:  # torch's errors (a checkpoint that does not fit, out of memory): one line
+    except (ValueError, TypeError, OSError):
+        raise
+    except Exception as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         raise ValueError(" ".join(lines[:2]) or type(exc).__name__) from None
 

@@ -38,7 +38,7 @@ from lpfk.analysis.faig import _faig_published, faig
 
 STEPS = int(os.environ.get("LPFK_BENCH_FAIG_STEPS", "100"))
 # Gauss-Legendre nodes of lpfk's quadrature: 8 kept the authors' top-1 % sets identical on the
-# fixture and on the trained pair of docs/faig.md (measured there)
+# fixture (docs/faig.md)
 GL_NODES = int(os.environ.get("LPFK_BENCH_FAIG_GL_NODES", "8"))
 N_IMAGES = int(os.environ.get("LPFK_BENCH_FAIG_IMAGES", "4"))
 LR_SIZE = int(os.environ.get("LPFK_BENCH_FAIG_LR", "64"))

@@ -59,7 +59,7 @@ def add_parser(sub) -> None:
         choices=("riemann", "gausslegendre"),
         default="riemann",
         help="quadrature of the weight path: riemann (the authors' left sum) or gausslegendre "
-        "(lpfk's; 8 nodes keep the authors' top-1 %% sets in docs/faig.md) (default riemann)",
+        "(lpfk's; 8 nodes kept the authors' top-1 %% sets on the fixture, docs/faig.md) (default riemann)",
     )
     p.add_argument(
         "--percents",

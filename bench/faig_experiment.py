@@ -33,7 +33,7 @@ import torch
 from lpfk import models
 from lpfk.analysis.degradations import Degradation, degrade, gaussian_blur, quantize
 from lpfk.analysis.faig import DegradationPredictor, ablation, faig
-from lpfk.commands.faig import _plot_ablation
+from lpfk.plots.faig import ablation_figure
 
 SCALE = 2
 CONFIG = {"feats": 16, "blocks": 4}
@@ -107,6 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--reuse", action="store_true", help="load baseline.pth / target.pth from --out instead of training"
     )
+    ap.add_argument(
+        "--quadrature-only",
+        action="store_true",
+        help="after FAIG, only compare lpfk's Gauss-Legendre quadrature with it (quadrature.json) and stop",
+    )
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     t0 = time.time()
@@ -134,11 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     result = faig(baseline, target, faig_set, steps=args.steps)
     t_faig = time.time() - t1
     print(f"FAIG, {args.steps} steps, 16 images x 2 degradations: {t_faig:.1f} s")
+    quad = quadrature(baseline, target, faig_set, result, t_faig)
+    (args.out / "quadrature.json").write_text(json.dumps(quad, indent=1))
+    if args.quadrature_only:
+        return 0
 
     test_hr = dead_leaves(100, 64, seed=20)
     ablation_set = {"hr": test_hr[:32], **degrade(test_hr[:32], ("blur", "noise"), scale=SCALE, seed=21)}
     rows = ablation(baseline, target, ablation_set, result)
-    _plot_ablation(rows, args.out / "ablation.png")
+    ablation_figure(rows, args.out / "ablation.png")
 
     predictor = DegradationPredictor(baseline, target, result, p=1.0).fit(faig_set)
     conditions = {
@@ -163,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "training_iters": args.iters,
         "faig_steps": args.steps,
         "faig_seconds": t_faig,
+        "quadrature": quad,
         "top1pct": {d: result.top(d).tolist() for d in result.degradations},
         "ablation": rows,
         "prediction": prediction,
@@ -180,6 +190,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<38} accuracy {ev['accuracy']:.3f} of {ev['n']}  confusion {ev['confusion']}")
     print(f"wrote {args.out}/ in {time.time() - t0:.0f} s")
     return 0
+
+
+def quadrature(baseline, target, data, result, seconds: float, nodes=(2, 3, 4, 6, 8, 12, 16)) -> dict:
+    """lpfk's method="gausslegendre" with few nodes against the published left sum (``result``):
+    are the top-1 % sets of each degradation identical, and how far are the scores?"""
+    out = {"riemann_steps": result.steps, "riemann_seconds": seconds, "gausslegendre": {}}
+    for n in nodes:
+        t0 = time.time()
+        r = faig(baseline, target, data, steps=n, method="gausslegendre")
+        row = {"seconds": time.time() - t0}
+        for d in result.degradations:
+            ref = result.discriminative(d)
+            row[f"{d}_top1pct_identical"] = set(r.top(d).tolist()) == set(result.top(d).tolist())
+            row[f"{d}_max_rel_change"] = float((r.discriminative(d) - ref).abs().max() / ref.abs().max())
+        out["gausslegendre"][n] = row
+        print(f"  Gauss-Legendre {n:2d} nodes: {row}", flush=True)
+    return out
 
 
 def _save_pngs(hr: torch.Tensor, folder: Path) -> None:

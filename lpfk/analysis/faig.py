@@ -37,6 +37,7 @@ from torch import nn
 from torch.func import functional_call
 
 from lpfk.analysis._srnet import check_eval_mode
+from lpfk.analysis.quadrature import Method, check_method, gauss_legendre
 from lpfk.ops.validate import INTEGER_DTYPES, check_tensor
 
 AblationMode = Literal["baseline", "zero"]
@@ -56,6 +57,8 @@ __all__ = [
     "conv_filters",
     "faig",
     "gradient_map",
+    "input_ig",
+    "input_ig_ranking",
     "largest_change_ranking",
     "psnr",
     "substitute",
@@ -357,54 +360,44 @@ def _per_sample_weight_grad(
     return g.view(m, *shape)
 
 
-def _integrated_gradients(
+def _path_weight_grads(
     model: nn.Module,
     table: FilterTable,
-    theta_b: dict,
-    theta_t: dict,
-    x: torch.Tensor,  # [M, C, h, w]
-    y: torch.Tensor,  # [M, C, H, W]
-    steps: int,
+    points,  # iterable of (params, x [M, C, h, w], weight or None)
+    loss_fn: Callable[[torch.Tensor], torch.Tensor],  # output [M, C, H, W] -> scalar (a sum over samples)
+    acc: list[torch.Tensor],  # per layer [M, out, in, kh, kw], accumulated in place
     per_sample: PerSample = "auto",
-) -> list[torch.Tensor]:  # per layer [M, out, in, kh, kw]
-    """G_m = sum_s dL_m/dW(s) for every conv weight and every input m (one batch)."""
+) -> list[torch.Tensor]:
+    """acc_m += sum over the path points of w dL_m/dW for every conv weight and every input m of a
+    batch (w = 1 when None). Autograd is asked only for the gradients at the conv outputs (hooks
+    keep each conv's input); each input's weight gradient is formed from them
+    (``_per_sample_weight_grad``), so no batch-summed weight gradient is ever computed."""
     modules = dict(model.named_modules())
     convs = [modules[layer.module] for layer in table.layers]
     weight_names = [layer.param for layer in table.layers]
-    acc = [
-        torch.zeros(x.shape[0], *layer.shape, dtype=theta_t[layer.param].dtype, device=x.device)
-        for layer in table.layers
-    ]
     calls: list[list[tuple[torch.Tensor, torch.Tensor]]] = [[] for _ in convs]
 
     def hook(i):
         return lambda mod, args, out: calls[i].append((args[0].detach(), out))
 
-    # oneDNN's convolutions (forward, input and weight gradients) run about 12 % faster on
-    # channels-last tensors on CPU (measured on the MSRResNet-sized network, docs/faig.md)
-    channels_last = x.device.type == "cpu"
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
     handles = [c.register_forward_hook(hook(i)) for i, c in enumerate(convs)]
     try:
-        for s in range(steps):
-            params = _path_point(theta_b, theta_t, s / steps)
-            if channels_last:
+        for params, x, weight in points:
+            # oneDNN's convolutions (forward, input and weight gradients) run about 12 % faster on
+            # channels-last tensors on CPU (measured on the MSRResNet-sized network, docs/faig.md)
+            if x.device.type == "cpu":
+                x = x.contiguous(memory_format=torch.channels_last)
                 params = {
                     k: v.contiguous(memory_format=torch.channels_last) if v.dim() == 4 else v
                     for k, v in params.items()
                 }
+            params = dict(params)
             for name in weight_names:  # something must carry the graph; no weight gradient is asked for
-                params[name].requires_grad_(True)
+                params[name] = params[name].detach().requires_grad_(True)
             for c in calls:
                 c.clear()
             with torch.enable_grad():
-                out = functional_call(model, params, (x,))
-                if out.shape != y.shape:
-                    raise ValueError(
-                        f"faig: the network maps LR {tuple(x.shape)} to {tuple(out.shape)}, the HR images are {tuple(y.shape)}"
-                    )
-                loss = (y - out).square().sum()
+                loss = loss_fn(functional_call(model, params, (x,)))
                 outs = [o for c in calls for _, o in c]
                 live = [j for j, o in enumerate(outs) if o.requires_grad]  # a conv run under no_grad has none
                 found = torch.autograd.grad(loss, [outs[j] for j in live], allow_unused=True) if live else ()
@@ -415,11 +408,12 @@ def _integrated_gradients(
             for i, c in enumerate(calls):
                 for inp, _ in c:
                     if grads[k] is not None:
-                        acc[i] += _per_sample_weight_grad(
+                        g = _per_sample_weight_grad(
                             inp, grads[k], convs[i], table.layers[i].shape, per_sample
                         )
+                        acc[i] += g if weight is None else weight * g
                     k += 1
-            del out, loss, outs, grads
+            del loss, outs, grads
     finally:
         for h in handles:
             h.remove()
@@ -428,15 +422,65 @@ def _integrated_gradients(
     return acc
 
 
+def _zero_acc(table: FilterTable, m: int, dtype: torch.dtype, device: torch.device) -> list[torch.Tensor]:
+    return [torch.zeros(m, *layer.shape, dtype=dtype, device=device) for layer in table.layers]
+
+
+def _integrated_gradients(
+    model: nn.Module,
+    table: FilterTable,
+    theta_b: dict,
+    theta_t: dict,
+    x: torch.Tensor,  # [M, C, h, w]
+    y: torch.Tensor,  # [M, C, H, W]
+    nodes: _Nodes,
+    per_sample: PerSample = "auto",
+) -> list[torch.Tensor]:  # per layer [M, out, in, kh, kw]
+    """FAIG's G_m = sum_j w_j dL_m/dW(alpha_j), L = sum of squared errors against the HR image, for
+    every conv weight and every input m (one batch); w_j = 1 for the published left sum (its 1 / T
+    is applied in ``_scores``)."""
+
+    def loss(out: torch.Tensor) -> torch.Tensor:
+        if out.shape != y.shape:
+            raise ValueError(
+                f"faig: the network maps LR {tuple(x.shape)} to {tuple(out.shape)}, the HR images are {tuple(y.shape)}"
+            )
+        return (y - out).square().sum()
+
+    points = ((_path_point(theta_b, theta_t, alpha), x, w) for alpha, w in nodes)
+    acc = _zero_acc(table, x.shape[0], theta_t[table.layers[0].param].dtype, x.device)
+    return _path_weight_grads(model, table, points, loss, acc, per_sample)
+
+
 def _scores(
-    acc: list[torch.Tensor], table: FilterTable, theta_b: dict, theta_t: dict, steps: int
+    acc: list[torch.Tensor], table: FilterTable, theta_b: dict, theta_t: dict, divisor: int
 ) -> torch.Tensor:
-    """[M, F]: S[f] = sum_kk |G[f] * (W_b[f] - W_t[f]) / T|."""
+    """[M, F]: S[f] = sum_kk |G[f] * (W_b[f] - W_t[f]) / divisor| (divisor T for the left sum, 1
+    for Gauss-Legendre, whose weights are in G)."""
     parts = []
     for g, layer in zip(acc, table.layers, strict=True):
         diff = theta_b[layer.param] - theta_t[layer.param]
-        parts.append((g * diff / steps).abs().sum((-2, -1)).flatten(1))
+        parts.append((g * diff / divisor).abs().sum((-2, -1)).flatten(1))
     return torch.cat(parts, 1)
+
+
+class _Nodes:
+    """The quadrature of a FAIG path integral over alpha in [0, 1]: (alpha_j, w_j) pairs and the
+    divisor applied to the sum. "riemann": the authors' left sum, alpha = s / T, s = 0..T-1,
+    w = None (a plain sum), divisor T; "gausslegendre": T Gauss-Legendre nodes, divisor 1."""
+
+    def __init__(self, method: Method, steps: int) -> None:
+        self.method, self.steps = check_method(method, "faig"), steps
+        if method == "riemann":
+            self.pairs = [(s / steps, None) for s in range(steps)]
+            self.divisor = steps
+        else:
+            t, w = gauss_legendre(steps)
+            self.pairs = list(zip(t.tolist(), w.tolist(), strict=True))
+            self.divisor = 1
+
+    def __iter__(self):
+        return iter(self.pairs)
 
 
 # --------------------------------------------------------------------------- public API
@@ -453,6 +497,7 @@ class FaigResult:
     degradations: tuple[str, ...]
     per_image: dict[str, torch.Tensor]
     steps: int
+    method: str = "riemann"
 
     @property
     def scores(self) -> dict[str, torch.Tensor]:
@@ -506,6 +551,7 @@ def faig(
     steps: int = 100,
     batch_size: int | None = None,
     per_sample: PerSample = "auto",
+    method: Method = "riemann",
 ) -> FaigResult:
     """FAIG scores of every conv filter for each degradation in ``dataset``.
 
@@ -514,7 +560,10 @@ def faig(
     dataset: ``{"hr": [N, C, H, W], "blur": [N, C, h, w], "noise": [N, C, h, w], ...}`` (any
     degradation names; float in [0, 1] or uint8), or a sequence of such items without the batch
     axis when image sizes differ. The network must map each LR input to its HR image's size.
-    steps: T of the path. batch_size: inputs per forward pass (default: as many as fit in 2^13 LR
+    steps: T of the path (the number of nodes with Gauss-Legendre). method: "riemann" (default):
+    the authors' left sum, exact to their code; "gausslegendre": the same path integral at T
+    Gauss-Legendre nodes (lpfk's extension: docs/faig.md measures how few nodes keep the
+    published top-1 % sets). batch_size: inputs per forward pass (default: as many as fit in 2^13 LR
     pixels on CPU, 2^18 on GPU). Each (image, degradation) costs T forward + backward passes, batched.
 
     Returns a ``FaigResult``: ``per_image``, ``scores``, ``discriminative(d)``, ``ranking(d)``,
@@ -525,6 +574,7 @@ def faig(
         raise ValueError(f"faig: batch_size must be a positive int or None, got {batch_size!r}")
     if per_sample not in ("auto", "loop", "grouped"):
         raise ValueError(f"faig: per_sample must be 'auto', 'loop' or 'grouped', got {per_sample!r}")
+    nodes = _Nodes(method, steps)
     model, theta_b, theta_t = _prepare(baseline, target)
     table = conv_filters(model)
     data = _dataset(dataset)
@@ -543,14 +593,100 @@ def faig(
             )
             for a in range(0, x.shape[0], chunk):
                 acc = _integrated_gradients(
-                    model, table, theta_b, theta_t, x[a : a + chunk], y[a : a + chunk], steps, per_sample
+                    model, table, theta_b, theta_t, x[a : a + chunk], y[a : a + chunk], nodes, per_sample
                 )
-                s = _scores(acc, table, theta_b, theta_t, steps)
+                s = _scores(acc, table, theta_b, theta_t, nodes.divisor)
                 for row, (d, k) in zip(s, which[a : a + chunk], strict=True):
                     per_image[d][k] = row
     finally:
         model.train(was_training)
-    return FaigResult(table, data.names, per_image, steps)
+    return FaigResult(table, data.names, per_image, steps, method)
+
+
+def input_ig(
+    target: nn.Module | Mapping[str, torch.Tensor],
+    dataset: Mapping[str, torch.Tensor] | Sequence[Mapping[str, torch.Tensor]],
+    degradation: str,
+    *,
+    reference: str = "clean",
+    steps: int = 100,
+    batch_size: int | None = None,
+    per_sample: PerSample = "auto",
+    model: nn.Module | None = None,
+) -> tuple[FilterTable, torch.Tensor]:
+    """The authors' comparison method (``ig.py``): filter attribution from plain integrated
+    gradients along the *input* path, on the fine-tuned network only. For each image, with x_r its
+    ``reference`` LR version (the authors': bicubic, "clean" here) and x_d its ``degradation``
+    version: x(s) = x_r + (s / T)(x_d - x_r), s = 0..T-1, loss = sum of F_t(x(s)) (the output's
+    plain sum), score S[f] = sum_kk |sum_s dloss/dW_t[f]| / T (the authors do not multiply by any
+    difference). Returns (the filter table, [N, F] per-image scores); the authors' ranking is
+    ``argsort`` of the sum over images, descending (``input_ig_ranking``).
+
+    ``target`` is a module, or a state_dict with ``model`` the module to run."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"input_ig: steps must be a positive int, got {steps!r}")
+    net = target if isinstance(target, nn.Module) else model
+    if net is None:
+        raise TypeError("input_ig: give target as an nn.Module, or model= with a state_dict target")
+    _, _, theta = _prepare(target if isinstance(target, nn.Module) else net, target)
+    table = conv_filters(net)
+    data = _dataset(dataset, "input_ig")
+    for d in (degradation, reference):
+        if d not in data.names:
+            raise ValueError(f"input_ig: the dataset has no {d!r} LR images (it has {list(data.names)})")
+    device = theta[table.layers[0].param].device
+    dtype = theta[table.layers[0].param].dtype
+    scores = torch.zeros(data.n_images, len(table), dtype=dtype, device=device)
+    was_training = net.training
+    net.eval()
+    try:
+        for ids, _, lrs in data.groups:
+            base, final = lrs[reference].to(device, dtype), lrs[degradation].to(device, dtype)
+            chunk = batch_size or max(
+                1, (_PIXELS_CUDA if base.is_cuda else _PIXELS_CPU) // (base.shape[-2] * base.shape[-1])
+            )
+            for a in range(0, base.shape[0], chunk):
+                b0, f0 = base[a : a + chunk], final[a : a + chunk]
+                points = ((theta, b0 + (s / steps) * (f0 - b0), None) for s in range(steps))
+                acc = _zero_acc(table, b0.shape[0], dtype, device)
+                _path_weight_grads(net, table, points, lambda out: out.sum(), acc, per_sample)
+                s = torch.cat([g.abs().sum((-2, -1)).flatten(1) for g in acc], 1) / steps
+                scores[torch.tensor(ids[a : a + chunk], device=device)] = s
+    finally:
+        net.train(was_training)
+    return table, scores
+
+
+def input_ig_ranking(scores: torch.Tensor) -> torch.Tensor:
+    """[N, F] per-image ``input_ig`` scores -> [F] filter indices by descending summed score
+    (equal scores keep index order)."""
+    return torch.sort(scores.sum(0), descending=True, stable=True).indices
+
+
+def _ig_published(
+    make_model: Callable[[], nn.Module],
+    target: Mapping[str, torch.Tensor],
+    base_img: torch.Tensor,  # [1, C, h, w]
+    final_img: torch.Tensor,  # [1, C, h, w]
+    total_step: int = 100,
+) -> torch.Tensor:
+    """The authors' ``ig(base_img, final_img, finetune_state_dict, total_step)``, step for step
+    (one network, one image, ``loss.backward()`` on the output's sum): [F] scores. The reference
+    of ``input_ig``."""
+    net = make_model()
+    net.eval()
+    net.load_state_dict(target)
+    table = conv_filters(net)
+    weights = [dict(net.named_parameters())[layer.param] for layer in table.layers]
+    total = [torch.zeros_like(w) for w in weights]
+    for step in range(total_step):
+        alpha = step / total_step
+        img = base_img + alpha * (final_img - base_img)
+        net.zero_grad()
+        net(img).sum().backward()
+        for acc, w in zip(total, weights, strict=True):
+            acc += w.grad
+    return torch.cat([g.abs().sum((-2, -1)).flatten() for g in total]) / total_step
 
 
 def _faig_published(
@@ -673,13 +809,15 @@ def ablation(
     mode: AblationMode = "baseline",
     controls: Sequence[str] = ("random", "largest_change"),
     seed: int = 0,
+    ig: Mapping[str, torch.Tensor] | None = None,
 ) -> list[dict]:
     """The paper's masking experiment (Sec. 4.2): substitute the top p % filters of each
     degradation's ranking in the target (``substitute``) and measure the output change on each
     kind of input, against controls: p % random filters (one seeded permutation, so the sets
-    are nested) and the p % of largest |W_t - W_b| (``largest_change_ranking``).
+    are nested), the p % of largest |W_t - W_b| (``largest_change_ranking``) and, given
+    ``ig={d: ranking [F]}`` (``input_ig_ranking``), the authors' input-path IG comparison ("ig:<d>").
 
-    Returns rows {"percent", "selection" ("faig:<d>", "random", "largest_change"), "n_filters",
+    Returns rows {"percent", "selection" ("faig:<d>", "random", "largest_change", "ig:<d>"), "n_filters",
     "input" (degradation of the inputs), "grad_mse" (mean over images of the MSE between the
     gradient maps of the target's and the substituted network's outputs; the paper's tables
     show it x 1000), "psnr" (substituted output against HR, dB, mean over images),
@@ -700,6 +838,11 @@ def ablation(
         rankings["random"] = torch.randperm(n, generator=g)
     if "largest_change" in controls:
         rankings["largest_change"] = _change_rank(table, theta_b, theta_t)
+    for d, rank in (ig or {}).items():
+        rank = table._check_index(rank)
+        if rank.numel() != n:
+            raise ValueError(f"ablation: the IG ranking of {d!r} has {rank.numel()} filters, the network {n}")
+        rankings[f"ig:{d}"] = rank
     device = theta_t[table.layers[0].param].device
     dtype = theta_t[table.layers[0].param].dtype
     was_training = model.training

@@ -29,7 +29,6 @@ import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import torch
@@ -38,9 +37,10 @@ from torch import nn
 
 from lpfk.analysis import _cropgrad
 from lpfk.analysis._srnet import check_eval_mode, default_memory_budget, nan_reach, reflect101_index
+from lpfk.analysis.quadrature import Method, check_method, gauss_legendre
 
 PathKind = Literal["blur", "linear"]
-BaselineKind = Literal["blur", "black"]
+BaselineKind = Literal["blur", "black", "gaus", "bif", "mean"]
 ObjectiveKind = Literal["gradient", "mean"]
 ObjectiveFn = Callable[[torch.Tensor, tuple[int, int, int, int]], torch.Tensor]
 WindowLike = Sequence[int]
@@ -83,25 +83,51 @@ def filter2d(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return out.reshape(b, c, k, h, w).transpose(1, 2)
 
 
+def gaussian_kernel_dsigma(size: int, sigma: float) -> torch.Tensor:
+    """d/dsigma of ``gaussian_kernel(size, sigma)``, float64 [size, size]: with s = sigma + 1e-5
+    and r^2 the squared tap offset, dk/ds = k (r^2 - sum(k r^2)) / s^3 (the normalised Gaussian)."""
+    ax = torch.arange(-((size + 1) // 2) + 1, size // 2 + 1, dtype=torch.float64)
+    r2 = ax[:, None] ** 2 + ax[None, :] ** 2
+    k = gaussian_kernel(size, sigma)
+    s = sigma + _EPS_SIGMA
+    return k * (r2 - (k * r2).sum()) / s**3
+
+
 class BlurPath:
-    """The LAM path (``GaussianBlurPath``): points gamma_i = x * k_i and derivatives
-    gamma'_i = x * (k_i - k_{i-1}) * fold, i = 1..fold; baseline gamma_0 = x * k_0."""
+    """The LAM path (``GaussianBlurPath``): gamma(t) = x * k(sigma (1 - t)), t in [0, 1].
+
+    "riemann" (published): points gamma_i = x * k_i, derivatives gamma'_i = x * (k_i - k_{i-1}) * fold,
+    i = 1..fold, k_i = k(sigma (1 - i/fold)); the engine divides the sum by ``divisor`` = fold.
+    "gausslegendre" (lpfk's): points gamma(t_j) at the fold Gauss-Legendre nodes, derivatives
+    w_j x * dk/dt(t_j) with dk/dt = -sigma dk/dsigma exactly (``gaussian_kernel_dsigma``); divisor 1.
+    Baseline gamma(0) = x * k(sigma) in both."""
 
     kind = "blur"
 
-    def __init__(self, sigma: float, fold: int, kernel_size: int) -> None:
-        self.fold, self.n_points = fold, fold
-        sigmas = torch.linspace(sigma, 0.0, fold + 1, dtype=torch.float64)
-        self.kernels = torch.stack([gaussian_kernel(kernel_size, float(s)) for s in sigmas])
+    def __init__(self, sigma: float, fold: int, kernel_size: int, method: Method = "riemann") -> None:
+        self.fold, self.n_points, self.method = fold, fold, method
+        self.base_kernel = gaussian_kernel(kernel_size, sigma)[None]
+        if method == "riemann":
+            sigmas = torch.linspace(sigma, 0.0, fold + 1, dtype=torch.float64)
+            kernels = torch.stack([gaussian_kernel(kernel_size, float(s)) for s in sigmas])
+            self.kernels, self.dkernels = kernels[1:], (kernels[1:] - kernels[:-1]) * fold
+            self.divisor = fold
+        else:
+            t, w = gauss_legendre(fold)
+            sig = [sigma * (1.0 - float(tj)) for tj in t]
+            self.kernels = torch.stack([gaussian_kernel(kernel_size, s) for s in sig])
+            dk = torch.stack([gaussian_kernel_dsigma(kernel_size, s) for s in sig]) * -sigma
+            self.dkernels = dk * w[:, None, None]
+            self.divisor = 1
 
     def baseline(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, 3, h, w] -> the blurred baseline [B, 3, h, w]."""
-        return filter2d(x, self.kernels[:1])[:, 0]
+        return filter2d(x, self.base_kernel.to(x.device))[:, 0]
 
     def points(self, x: torch.Tensor, steps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x [1, 3, h, w], steps [m] (0-based, point i = steps + 1) -> points, derivatives [m, 3, h, w]."""
-        i = steps.cpu() + 1
-        k = torch.cat((self.kernels[i], (self.kernels[i] - self.kernels[i - 1]) * self.fold))
+        """x [1, 3, h, w], steps [m] (0-based point numbers) -> points, derivatives [m, 3, h, w]."""
+        i = steps.cpu()
+        k = torch.cat((self.kernels[i], self.dkernels[i]))
         out = filter2d(x, k.to(x.device))[0]
         m = steps.numel()
         return out[:m], out[m:]
@@ -109,17 +135,29 @@ class BlurPath:
 
 class LinearPath:
     """The straight path of integrated gradients as the demo offers it (``LinearPath``,
-    ``GaussianLinearPath``): points b + alpha_j (x - b), alpha_j = j / (fold - 1), j = 0..fold-1
-    (``np.linspace(0, 1, fold)``: both ends included), derivative x - b; b is the blurred image
-    (``"blur"``), zeros (``"black"``) or a given tensor."""
+    ``GaussianLinearPath``): points b + alpha_j (x - b), derivative x - b; b is the blurred image
+    (``"blur"``), zeros (``"black"``), one of the published ``IG_baseline`` images (``"gaus"``,
+    ``"bif"``, ``"mean"``: ``ig_baseline``) or a given tensor. "riemann" (published): alpha_j =
+    j / (fold - 1), j = 0..fold-1 (``np.linspace(0, 1, fold)``: both ends), mean over the points;
+    "gausslegendre": alpha at the Gauss-Legendre nodes, derivative weighted by w_j, divisor 1."""
 
     kind = "linear"
 
     def __init__(
-        self, fold: int, baseline: BaselineKind | torch.Tensor, sigma: float, kernel_size: int
+        self,
+        fold: int,
+        baseline: BaselineKind | torch.Tensor,
+        sigma: float,
+        kernel_size: int,
+        method: Method = "riemann",
     ) -> None:
-        self.fold, self.n_points = fold, fold
-        self.alphas = torch.linspace(0.0, 1.0, fold, dtype=torch.float64)
+        self.fold, self.n_points, self.method = fold, fold, method
+        if method == "riemann":
+            self.alphas = torch.linspace(0.0, 1.0, fold, dtype=torch.float64)
+            self.weights, self.divisor = None, fold
+        else:
+            self.alphas, self.weights = gauss_legendre(fold)
+            self.divisor = 1
         self.spec = baseline
         self.kernel = gaussian_kernel(kernel_size, sigma)[None]
 
@@ -128,6 +166,8 @@ class LinearPath:
             return self.spec.to(x.dtype).expand_as(x)
         if self.spec == "black":
             return torch.zeros_like(x)
+        if self.spec in IG_BASELINES:
+            return ig_baseline(x, self.spec)
         return filter2d(x, self.kernel.to(x.device))[:, 0]
 
     def points(
@@ -139,7 +179,10 @@ class LinearPath:
         diff = x - b
         a = self.alphas[steps.cpu()].to(x.device)[:, None, None, None]
         pts = (a * diff.double() + b.double()).to(x.dtype)
-        return pts, diff.expand(steps.numel(), -1, -1, -1)
+        if self.weights is None:
+            return pts, diff.expand(steps.numel(), -1, -1, -1)
+        w = self.weights[steps.cpu()].to(x.device, x.dtype)[:, None, None, None]
+        return pts, w * diff
 
 
 # ----------------------------------------------------------------------------------------------
@@ -208,24 +251,68 @@ def _gradient_objective_grad(y: torch.Tensor, windows, nan_mask: torch.Tensor | 
     return gy
 
 
-class _Objective:
-    """The attributed scalar: ``value(y, window) -> [B]`` (forward), and ``output_grad(y, windows,
-    state) -> dD/dY`` summed over a group of windows, [B, C, H, W], where ``state = prepare(y)`` is
-    computed once per batch. ``plus``: output rows/columns past the window D reads (None: unknown)."""
+class _WindowObjective:
+    """The attributed scalar D of an output window. ``value(y, window) -> [B]`` (the forward),
+    ``prepare(y)``: per-batch state computed once, ``output_grad(y, windows, state) -> dD/dY``
+    summed over a group of windows [B, C, H, W]; ``plus``: the output rows/columns past the window
+    that D reads (None: unknown, so windows are never packed)."""
 
-    def __init__(self, spec: ObjectiveKind | ObjectiveFn) -> None:
-        self.spec = spec
-        if isinstance(spec, str) and spec == "gradient":
-            self.value, self.plus = gradient_objective, 1
-        elif isinstance(spec, str) and spec == "mean":
-            self.value, self.plus = mean_objective, 0
-        elif callable(spec):
-            self.value, self.plus = self._custom, None
-        else:
-            raise ValueError(f"{_FN}: objective must be 'gradient', 'mean' or a callable, got {spec!r}")
+    plus: int | None = None
 
-    def _custom(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
-        v = self.spec(y, window)
+    def value(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __call__(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
+        return self.value(y, window)
+
+    def prepare(self, y: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def output_grad(self, y: torch.Tensor, windows, state) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class _GradientObjective(_WindowObjective):
+    """The published windowed gradient magnitude (``gradient_objective``), its dD/dY formed
+    analytically with autograd's NaN pattern (``_gradient_objective_grad``)."""
+
+    plus: int | None = 1
+
+    def value(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
+        return gradient_objective(y, window)
+
+    def prepare(self, y: torch.Tensor) -> torch.Tensor | None:
+        return _flat_nan_mask(y)
+
+    def output_grad(self, y: torch.Tensor, windows, state) -> torch.Tensor:
+        return _gradient_objective_grad(y, windows, state)
+
+
+class _MeanObjective(_WindowObjective):
+    """The window's mean intensity (``mean_objective``): dD/dY = 1 / (C h w) inside the window."""
+
+    plus = 0
+
+    def value(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
+        return mean_objective(y, window)
+
+    def output_grad(self, y: torch.Tensor, windows, state) -> torch.Tensor:
+        gy = torch.zeros_like(y)
+        for r, c, hh, ww in windows:
+            gy[:, :, r : r + hh, c : c + ww] += 1.0 / (y.shape[1] * hh * ww)
+        return gy
+
+
+class _CustomObjective(_WindowObjective):
+    """A user's ``fn(y [B, C, H, W], (row, col, height, width)) -> [B]``, differentiated by autograd."""
+
+    plus = None
+
+    def __init__(self, fn: ObjectiveFn) -> None:
+        self.fn = fn
+
+    def value(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
+        v = self.fn(y, window)
         if not isinstance(v, torch.Tensor) or v.shape != (y.shape[0],):
             got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
             raise ValueError(
@@ -234,25 +321,23 @@ class _Objective:
             )
         return v
 
-    def __call__(self, y: torch.Tensor, window: tuple[int, int, int, int]) -> torch.Tensor:
-        return self.value(y, window)
-
-    def prepare(self, y: torch.Tensor):
-        return _flat_nan_mask(y) if isinstance(self.spec, str) and self.spec == "gradient" else None
-
     def output_grad(self, y: torch.Tensor, windows, state) -> torch.Tensor:
-        if isinstance(self.spec, str) and self.spec == "gradient":
-            return _gradient_objective_grad(y, windows, state)
-        if isinstance(self.spec, str) and self.spec == "mean":
-            gy = torch.zeros_like(y)
-            for r, c, hh, ww in windows:
-                gy[:, :, r : r + hh, c : c + ww] += 1.0 / (y.shape[1] * hh * ww)
-            return gy
         with torch.enable_grad():
             yd = y.detach().requires_grad_(True)
-            total = sum(self._custom(yd, win).sum() for win in windows)
+            total = sum(self.value(yd, win).sum() for win in windows)
             (gy,) = torch.autograd.grad(total, yd, allow_unused=True)
         return torch.zeros_like(y) if gy is None else gy
+
+
+def _objective(spec: ObjectiveKind | ObjectiveFn) -> _WindowObjective:
+    """ "gradient", "mean" or a callable -> its objective object."""
+    if isinstance(spec, str) and spec == "gradient":
+        return _GradientObjective()
+    if isinstance(spec, str) and spec == "mean":
+        return _MeanObjective()
+    if callable(spec):
+        return _CustomObjective(spec)
+    raise ValueError(f"{_FN}: objective must be 'gradient', 'mean' or a callable, got {spec!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -319,6 +404,124 @@ def kde_map(lam_map: torch.Tensor) -> torch.Tensor:
     return z / z.max()
 
 
+def count_saliency_pixels(lam_map: torch.Tensor, threshold: float = 0.95) -> int:
+    """The published ``count_saliency_pixels``: how many of the largest map values stay strictly
+    below ``threshold`` of the map's total when accumulated in descending order (so the pixels
+    holding that share of the attribution, less one). lam_map [h, w] (any shape) -> int."""
+    if not isinstance(lam_map, torch.Tensor):
+        raise TypeError(
+            f"count_saliency_pixels: lam_map must be a torch.Tensor, got {type(lam_map).__name__}"
+        )
+    if not 0 < threshold <= 1:
+        raise ValueError(f"count_saliency_pixels: threshold must be in (0, 1], got {threshold!r}")
+    v = lam_map.detach().reshape(-1)
+    cum = v.sort(descending=True).values.cumsum(0)
+    return int((cum < v.sum() * threshold).sum())
+
+
+def diff_of_attrs_kde(map_a: torch.Tensor, map_b: torch.Tensor, blend: float = 0.5) -> torch.Tensor:
+    """The published ``plot_diff_of_attrs_kde`` without the colouring: Za, Zb = ``kde_map`` of two
+    networks' maps [h, w]; diff = Za - Zb; returns Zb - blend * diff / max(diff), float64 [h, w]
+    (shown in seismic colours as 0.5 + 0.5 v: red where A draws on more than B). Figure:
+    ``lpfk.plots.lam.diff_of_attrs_figure``."""
+    if map_a.shape != map_b.shape or map_a.dim() != 2:
+        raise ValueError(
+            f"diff_of_attrs_kde: two maps [h, w] of one shape, got {tuple(map_a.shape)} and {tuple(map_b.shape)}"
+        )
+    za, zb = kde_map(map_a), kde_map(map_b)
+    diff = za - zb
+    mx = diff.max()
+    return zb - blend * (diff / mx if bool(mx > 0) else diff)
+
+
+# ----------------------------------------------------------------------------------------------
+# The published integrated-gradients baselines (``IG_baseline``)
+
+IG_BASELINES = ("gaus", "bif", "mean")
+# cv2.getGaussianKernel(7, 0): OpenCV's fixed table for ksize 7 with sigma <= 0
+_GAUS7 = (0.03125, 0.109375, 0.21875, 0.28125, 0.21875, 0.109375, 0.03125)
+
+
+def _pad101(x: torch.Tensor, r: int) -> torch.Tensor:
+    """[B, C, h, w] padded by r on every side with reflect-101 borders, reflected as often as needed."""
+    h, w = x.shape[-2:]
+    iy = reflect101_index(h, r, r, x.device)
+    ix = reflect101_index(w, r, r, x.device)
+    return x.index_select(2, iy).index_select(3, ix)
+
+
+def _bilateral(
+    v: torch.Tensor, d: int = 15, sigma_color: float = 90.0, sigma_space: float = 90.0
+) -> torch.Tensor:
+    """``cv2.bilateralFilter(img, d, sigma_color, sigma_space)`` of a float image [B, 3, h, w] in
+    0..255, as OpenCV's float path: a disc of radius d // 2, reflect-101 borders, space weight
+    exp(-r^2 / (2 sigma_space^2)), colour weight from OpenCV's 4096-bins-per-channel exp table,
+    linearly interpolated at the L1 colour distance scaled by bins / (3 (max - min))."""
+    out = torch.empty_like(v)
+    radius = max(d // 2, 1)
+    cc, sc = -0.5 / sigma_color**2, -0.5 / sigma_space**2
+    offs = [
+        (i, j)
+        for i in range(-radius, radius + 1)
+        for j in range(-radius, radius + 1)
+        if math.sqrt(i * i + j * j) <= radius
+    ]
+    sw = torch.tensor([math.exp((i * i + j * j) * sc) for i, j in offs], dtype=torch.float32).double()
+    for b in range(v.shape[0]):
+        img = v[b : b + 1]
+        lo, hi = float(img.min()), float(img.max())
+        if abs(hi - lo) < torch.finfo(torch.float32).eps:
+            out[b] = img[0]
+            continue
+        n_bins = 4096 * 3
+        scale = n_bins / (torch.tensor(hi - lo, dtype=torch.float32).item() * 3)
+        vals = torch.arange(n_bins + 2, dtype=torch.float64) / scale
+        lut = torch.exp(vals * vals * cc).float().double()
+        pad = _pad101(img.double(), radius)
+        h, w = img.shape[-2:]
+        c0 = img[0].double()
+        num = torch.zeros_like(c0)
+        den = torch.zeros(h, w, dtype=torch.float64)
+        for k, (i, j) in enumerate(offs):
+            nb = pad[0, :, radius + i : radius + i + h, radius + j : radius + j + w]
+            a = (nb - c0).abs().sum(0) * scale
+            idx = a.floor()
+            frac = a - idx
+            ii = idx.long().clamp(max=n_bins)
+            wgt = sw[k] * (lut[ii] + frac * (lut[ii + 1] - lut[ii]))
+            num += nb * wgt
+            den += wgt
+        out[b] = (num / den).to(v.dtype)
+    return out
+
+
+def ig_baseline(image: torch.Tensor, mode: str = "gaus") -> torch.Tensor:
+    """The published ``IG_baseline`` (LAM_Demo ``SaliencyModel/utils.py``) of images [B, 3, h, w]
+    in [0, 1], computed on image * 255 and divided by 255 as published:
+
+    "gaus"   cv2.GaussianBlur(img, (7, 7), 0): OpenCV's fixed 7-tap kernel (2, 7, 14, 18, 14, 7, 2) / 64
+             along each axis, reflect-101 borders
+    "bif"    cv2.bilateralFilter(img, 15, 90, 90) (``_bilateral``)
+    "mean"   cv2.medianBlur(img, 5) (a median, despite the name), replicated borders
+    """
+    if mode not in IG_BASELINES:
+        raise ValueError(f"{_FN}: IG baseline must be one of {IG_BASELINES}, got {mode!r}")
+    v = image * 255.0
+    if mode == "gaus":
+        k = torch.tensor(_GAUS7, dtype=v.dtype, device=v.device)
+        b, c, h, w = v.shape
+        t = _pad101(v, 3).reshape(b * c, 1, h + 6, w + 6)
+        t = F.conv2d(F.conv2d(t, k.view(1, 1, 1, 7)), k.view(1, 1, 7, 1))
+        out = t.reshape(b, c, h, w)
+    elif mode == "mean":
+        b, c, h, w = v.shape
+        t = F.pad(v.reshape(b * c, 1, h, w), (2, 2, 2, 2), mode="replicate")
+        out = F.unfold(t, 5).median(dim=1).values.reshape(b, c, h, w)
+    else:
+        out = _bilateral(v)
+    return out / 255.0
+
+
 # ----------------------------------------------------------------------------------------------
 # Input checks
 
@@ -345,7 +548,7 @@ def _check_image(image: object, name: str) -> torch.Tensor:
     return image
 
 
-def _as_window(win: object) -> tuple[int, int, int, int]:
+def as_window(win: object) -> tuple[int, int, int, int]:
     """(row, col, size) or (row, col, height, width) -> (row, col, height, width)."""
     if isinstance(win, torch.Tensor):
         win = win.tolist()
@@ -534,120 +737,117 @@ class _SavedBytes:
         return t
 
 
-def _attribute(
-    fwd,
-    fwd_plain,
-    x: torch.Tensor,
-    path,
-    windows: list[tuple[int, int, int, int]],
-    objective: _Objective,
-    *,
-    batch_size: int | None,
-    memory_budget: int | None,
-    pack: bool,
-    crop_backward: bool = True,
-) -> dict:
-    """x [N, 3, h, w] in the compute dtype -> attribution [N, K, 3, h, w], outputs, objectives.
-    ``fwd`` runs the model (channels-last on a CPU); ``fwd_plain`` (or None) is the contiguous
-    fallback, used when ``fwd`` fails on the first forward."""
-    n_img, _, h, w = x.shape
-    n_pts, n_win = path.n_points, len(windows)
-    dev = x.device
+@dataclass
+class _Attribution:
+    """What the engine returns (``lam`` adds the map and the DI)."""
 
-    bases = path.baseline(x)  # [N, 3, h, w]
-    first = torch.cat((x[:1], bases[:1]))
+    attribution: torch.Tensor  # [N, K, 3, h, w]
+    output: torch.Tensor  # [N, C, H, W] F(x)
+    objective: torch.Tensor  # [N, K] D(F(x))
+    objective_baseline: torch.Tensor  # [N, K] D(F(baseline))
+    baseline: torch.Tensor  # [N, 3, h, w]
+    groups: list[list[int]]  # windows sharing a backward pass
+    batch_size: int  # path points per forward
+
+
+@dataclass
+class _Batch:
+    """One batch of path points: items s..e-1 of the (image, point) list, sorted by image."""
+
+    points: torch.Tensor  # [m, 3, h, w], requires grad
+    derivatives: torch.Tensor  # [m, 3, h, w]
+    segments: list[list[int]]  # [image, first, last + 1] within the batch
+
+
+def _first_forward(fwd, fwd_plain, first: torch.Tensor):
+    """F(x_0) and F(baseline_0) [2, C, H, W] without gradients; falls back to ``fwd_plain`` when the
+    channels-last ``fwd`` fails (a model that needs contiguous activations, e.g. ``.view``).
+    Returns (the forward to use from here on, the outputs)."""
     with torch.no_grad():
         try:
-            y_first = fwd(first)
+            return fwd, fwd(first)
         except RuntimeError:
             if fwd_plain is None:
                 raise
-            fwd, fwd_plain = fwd_plain, None  # the model needs contiguous activations (e.g. .view)
-            y_first = fwd(first)
-    scale = _check_output(y_first, first.shape)
-    y0 = y_first[:1]
-    out_hw = (y0.shape[-2], y0.shape[-1])
-    if not bool(torch.isfinite(y0).all()):
-        raise ValueError(f"{_FN}: the model's output at the input image contains NaN or Inf")
-    for win in windows:
-        _check_window(win, out_hw, objective.plus)
+            return fwd_plain, fwd_plain(first)
 
-    groups = [[k] for k in range(n_win)]
-    boxes: list[Box] | None = None
-    if pack and n_win > 1 and objective.plus is not None:
-        fp = _footprint(fwd, x[:1], scale)
-        if fp is not None:
-            boxes = [_rf_box(win, fp, scale, (h, w), out_hw, objective.plus) for win in windows]
-            groups = _pack(boxes)
 
-    acc = torch.zeros(n_img, n_win, 3, h, w, dtype=x.dtype, device=dev)
-    crop = _cropgrad.Memo() if crop_backward else None
-    total = n_img * n_pts
-    step = 1 if batch_size is None else batch_size
-    budget = memory_budget if memory_budget is not None else default_memory_budget(dev, DEFAULT_CPU_BUDGET)
-    s = 0
-    while s < total:
-        e = min(total, s + step)
-        items = torch.arange(s, e)
-        img_idx, pt_idx = (items // n_pts).tolist(), items % n_pts
-        segments = []  # (image, first, last+1) within the batch: items are sorted by image
-        for i, u in enumerate(img_idx):
-            if segments and segments[-1][0] == u:
-                segments[-1][2] = i + 1
-            else:
-                segments.append([u, i, i + 1])
-        pts_l, ders_l = [], []
-        for u, a, b in segments:
-            if path.kind == "linear":  # its baseline computed once per image
-                p, d = path.points(x[u : u + 1], pt_idx[a:b], bases[u : u + 1])
-            else:
-                p, d = path.points(x[u : u + 1], pt_idx[a:b])
-            pts_l.append(p)
-            ders_l.append(d)
-        pts = torch.cat(pts_l).requires_grad_(True)
-        ders = torch.cat(ders_l)
-        meter = _SavedBytes(fwd.param_ptrs) if batch_size is None and s == 0 else None
-        chunk = torch.zeros(len(segments), n_win, 3, h, w, dtype=x.dtype, device=dev)
-        retry = False
-        with torch.enable_grad():
-            # the backward of convolutions and pixel shuffles formed only where the gradient is
-            # non-zero (lpfk/analysis/_cropgrad.py): exact, and most of the tail of an SR network is skipped
-            with contextlib.ExitStack() as stack:
-                if meter is not None:
-                    stack.enter_context(torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack))
-                if crop is not None:
-                    stack.enter_context(_cropgrad.CropGradMode(crop))
-                y = fwd(pts)
-            yd = y.detach()
-            state = objective.prepare(yd)
-            for gi, group in enumerate(groups):
-                gy = objective.output_grad(yd, [windows[k] for k in group], state)
-                (g,) = torch.autograd.grad(y, pts, gy, retain_graph=gi < len(groups) - 1)
-                g = torch.where(torch.isnan(g), 0, g)  # as published
-                gd = g * ders
-                contrib = torch.stack([gd[a:b].sum(0) for _, a, b in segments])
-                if len(group) == 1:
-                    chunk[:, group[0]] = contrib
-                    continue
-                union = torch.zeros(h, w, dtype=torch.bool, device=dev)
-                for k in group:
-                    r0, r1, c0, c1 = boxes[k]
-                    union[r0:r1, c0:c1] = True
-                    chunk[:, k, :, r0:r1, c0:c1] = contrib[:, :, r0:r1, c0:c1]
-                if bool((g.abs().sum(dim=(0, 1)) * ~union).any()):
-                    retry = True  # the measured receptive field was too small: no packing from here on
-                    break
-        if retry:
-            groups = [[k] for k in range(n_win)]
-            continue
-        acc[[u for u, _, _ in segments]] += chunk
+def _window_groups(fwd, x0, windows, objective, scale, out_hw, pack: bool):
+    """Groups of windows that share a backward pass (disjoint input receptive fields, measured by
+    ``_footprint``) and their LR boxes; one window per group when packing is off or impossible."""
+    groups = [[k] for k in range(len(windows))]
+    if not (pack and len(windows) > 1 and objective.plus is not None):
+        return groups, None
+    fp = _footprint(fwd, x0, scale)
+    if fp is None:
+        return groups, None
+    h, w = x0.shape[-2:]
+    boxes = [_rf_box(win, fp, scale, (h, w), out_hw, objective.plus) for win in windows]
+    return _pack(boxes), boxes
+
+
+def _path_batch(path, x: torch.Tensor, bases: torch.Tensor, s: int, e: int) -> _Batch:
+    """The path points and derivatives of items s..e-1 (item = image * n_points + point)."""
+    items = torch.arange(s, e)
+    img_idx, pt_idx = (items // path.n_points).tolist(), items % path.n_points
+    segments: list[list[int]] = []
+    for i, u in enumerate(img_idx):
+        if segments and segments[-1][0] == u:
+            segments[-1][2] = i + 1
+        else:
+            segments.append([u, i, i + 1])
+    pts_l, ders_l = [], []
+    for u, a, b in segments:
+        if path.kind == "linear":  # its baseline computed once per image
+            p, d = path.points(x[u : u + 1], pt_idx[a:b], bases[u : u + 1])
+        else:
+            p, d = path.points(x[u : u + 1], pt_idx[a:b])
+        pts_l.append(p)
+        ders_l.append(d)
+    return _Batch(torch.cat(pts_l).requires_grad_(True), torch.cat(ders_l), segments)
+
+
+def _forward_batch(fwd, batch: _Batch, meter, crop):
+    """F(points) with autograd on, counting saved bytes (``meter``) and recording the convolutions
+    for the cropped backward (``crop``, lpfk/analysis/_cropgrad.py) when given."""
+    with torch.enable_grad(), contextlib.ExitStack() as stack:
         if meter is not None:
-            per_item = 1.5 * max(meter.total, 1) + 4 * pts[0].numel() * pts.element_size()
-            step = max(1, min(total, int(budget // per_item)))
-        s = e
+            stack.enter_context(torch.autograd.graph.saved_tensors_hooks(meter.pack, meter.unpack))
+        if crop is not None:
+            stack.enter_context(_cropgrad.CropGradMode(crop))
+        return fwd(batch.points)
 
-    attribution = acc / n_pts
-    # F(x) and F(baseline) for the other images, no gradients
+
+def _backward_batch(y, batch: _Batch, windows, groups, boxes, objective, chunk) -> bool:
+    """One backward pass per group of windows: chunk[image, window] += sum over the batch's
+    points of [dD/dgamma, NaN -> 0] * gamma'. False when a packed group's gradient leaked out of
+    its receptive-field boxes (then nothing is trusted and the batch must be redone unpacked)."""
+    h, w = batch.points.shape[-2:]
+    yd = y.detach()
+    state = objective.prepare(yd)
+    for gi, group in enumerate(groups):
+        gy = objective.output_grad(yd, [windows[k] for k in group], state)
+        with torch.enable_grad():
+            (g,) = torch.autograd.grad(y, batch.points, gy, retain_graph=gi < len(groups) - 1)
+        g = torch.where(torch.isnan(g), 0, g)  # as published
+        gd = g * batch.derivatives
+        contrib = torch.stack([gd[a:b].sum(0) for _, a, b in batch.segments])
+        if len(group) == 1:
+            chunk[:, group[0]] = contrib
+            continue
+        union = torch.zeros(h, w, dtype=torch.bool, device=g.device)
+        for k in group:
+            r0, r1, c0, c1 = boxes[k]
+            union[r0:r1, c0:c1] = True
+            chunk[:, k, :, r0:r1, c0:c1] = contrib[:, :, r0:r1, c0:c1]
+        if bool((g.abs().sum(dim=(0, 1)) * ~union).any()):
+            return False  # the measured receptive field was too small
+    return True
+
+
+def _endpoints(fwd, x, bases, y_first, step: int, windows, objective):
+    """F(x), F(baseline) of every image (the first pair is ``y_first``) and D at both, no gradients."""
+    n_img = x.shape[0]
     inputs = torch.cat((x[1:], bases[1:]))
     outs = [y_first]
     with torch.no_grad():
@@ -658,27 +858,87 @@ def _attribute(
         y_b = torch.cat((y[1:2], y[n_img + 1 :]))
         obj_x = torch.stack([objective(y_x, win) for win in windows], dim=1)
         obj_b = torch.stack([objective(y_b, win) for win in windows], dim=1)
-    return {
-        "attribution": attribution,
-        "output": y_x,
-        "objective": obj_x,
-        "objective_baseline": obj_b,
-        "baseline": bases,
-        "groups": groups,
-        "batch_size": step,
-    }
+    return y_x, obj_x, obj_b
+
+
+def _attribute(
+    fwd,
+    fwd_plain,
+    x: torch.Tensor,
+    path,
+    windows: list[tuple[int, int, int, int]],
+    objective: _WindowObjective,
+    *,
+    batch_size: int | None,
+    memory_budget: int | None,
+    pack: bool,
+    crop_backward: bool = True,
+) -> _Attribution:
+    """x [N, 3, h, w] in the compute dtype -> attribution [N, K, 3, h, w], outputs, objectives.
+    ``fwd`` runs the model (channels-last on a CPU); ``fwd_plain`` (or None) is the contiguous
+    fallback, used when ``fwd`` fails on the first forward."""
+    n_img, _, h, w = x.shape
+    n_win, dev = len(windows), x.device
+
+    # 1. the endpoints of the first image: output size, scale, window checks
+    bases = path.baseline(x)  # [N, 3, h, w]
+    first = torch.cat((x[:1], bases[:1]))
+    fwd, y_first = _first_forward(fwd, fwd_plain, first)
+    scale = _check_output(y_first, first.shape)
+    out_hw = (y_first.shape[-2], y_first.shape[-1])
+    if not bool(torch.isfinite(y_first[:1]).all()):
+        raise ValueError(f"{_FN}: the model's output at the input image contains NaN or Inf")
+    for win in windows:
+        _check_window(win, out_hw, objective.plus)
+
+    # 2. windows with disjoint receptive fields share a backward pass
+    groups, boxes = _window_groups(fwd, x[:1], windows, objective, scale, out_hw, pack)
+
+    # 3. the path points in batches: the first point alone measures the bytes autograd keeps,
+    #    which sets the batch size under the memory budget; the backward of convolutions and
+    #    pixel shuffles is formed only where the gradient is non-zero (lpfk/analysis/_cropgrad.py)
+    acc = torch.zeros(n_img, n_win, 3, h, w, dtype=x.dtype, device=dev)
+    crop = _cropgrad.Memo() if crop_backward else None
+    total = n_img * path.n_points
+    step = 1 if batch_size is None else batch_size
+    budget = memory_budget if memory_budget is not None else default_memory_budget(dev, DEFAULT_CPU_BUDGET)
+    s = 0
+    while s < total:
+        e = min(total, s + step)
+        batch = _path_batch(path, x, bases, s, e)
+        meter = _SavedBytes(fwd.param_ptrs) if batch_size is None and s == 0 else None
+        y = _forward_batch(fwd, batch, meter, crop)
+        chunk = torch.zeros(len(batch.segments), n_win, 3, h, w, dtype=x.dtype, device=dev)
+        if not _backward_batch(y, batch, windows, groups, boxes, objective, chunk):
+            groups = [[k] for k in range(n_win)]  # no packing from here on; redo this batch
+            continue
+        acc[[u for u, _, _ in batch.segments]] += chunk
+        if meter is not None:
+            per_item = 1.5 * max(meter.total, 1) + 4 * batch.points[0].numel() * batch.points.element_size()
+            step = max(1, min(total, int(budget // per_item)))
+        s = e
+
+    # 4. F(x), F(baseline) and D at both for every image
+    y_x, obj_x, obj_b = _endpoints(fwd, x, bases, y_first, step, windows, objective)
+    return _Attribution(acc / path.divisor, y_x, obj_x, obj_b, bases, groups, step)
 
 
 # ----------------------------------------------------------------------------------------------
 # The published loop (reference for tests and benchmarks)
 
 
-def _make_path(path: PathKind, sigma: float, fold: int, kernel_size: int, baseline) -> BlurPath | LinearPath:
+def _make_path(
+    path: PathKind, sigma: float, fold: int, kernel_size: int, baseline, method: Method = "riemann"
+) -> BlurPath | LinearPath:
+    check_method(method, _FN)
     if path == "blur":
         _positive_int(fold, "fold")
-        return BlurPath(sigma, fold, kernel_size)
-    _positive_int(fold, "fold (the straight path needs both ends)", 2)
-    return LinearPath(fold, baseline, sigma, kernel_size)
+        return BlurPath(sigma, fold, kernel_size, method)
+    if method == "riemann":
+        _positive_int(fold, "fold (the straight path needs both ends)", 2)
+    else:
+        _positive_int(fold, "fold")
+    return LinearPath(fold, baseline, sigma, kernel_size, method)
 
 
 def _lam_reference(
@@ -692,14 +952,15 @@ def _lam_reference(
     path: PathKind = "blur",
     baseline: BaselineKind | torch.Tensor = "blur",
     objective: ObjectiveKind | ObjectiveFn = "gradient",
+    method: Method = "riemann",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The published ``Path_gradient`` + ``saliency_map_PG``: one path point at a time through
     ``model`` as it is (weights requiring gradients accumulate them in their ``.grad``, as
     published), NaN gradients set to 0, mean over the points. image [3, h, w] in its own dtype ->
     (attribution [3, h, w], F(x) [C, H, W] from the last point). Fast twin: ``lam``."""
-    win = _as_window(window)
-    obj = _Objective(objective)
-    p = _make_path(path, sigma, fold, kernel_size, baseline)
+    win = as_window(window)
+    obj = _objective(objective)
+    p = _make_path(path, sigma, fold, kernel_size, baseline, method)
     x = image[None]
     acc = torch.zeros_like(image)
     result = None
@@ -713,7 +974,7 @@ def _lam_reference(
             obj(result, win).sum().backward()
         grad = torch.where(torch.isnan(img.grad), 0, img.grad)
         acc += grad * der[0]
-    return acc / p.n_points, result[0].detach()
+    return acc / p.divisor, result[0].detach()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -773,6 +1034,7 @@ def lam(
     dtype: torch.dtype = torch.float32,
     pack_windows: bool = True,
     crop_backward: bool = True,
+    method: Method = "riemann",
     n_steps: int | None = None,
     internal_batch_size: int | None = None,
 ) -> LAMResult:
@@ -789,7 +1051,7 @@ def lam(
             is an alias of ``fold`` (Captum's name).
         path: "blur" (LAM) or "linear" (plain integrated gradients along a straight line from
             ``baseline``: "blur" = the image blurred by a Gaussian of ``sigma``, "black" = zeros,
-            or a tensor [3, h, w] / [N, 3, h, w]; points alpha = j/(fold-1), j = 0..fold-1, as the
+            "gaus" / "bif" / "mean" = the published ``IG_baseline`` images (``ig_baseline``), or a tensor [3, h, w] / [N, 3, h, w]; points alpha = j/(fold-1), j = 0..fold-1, as the
             demo's ``LinearPath``/``GaussianLinearPath``).
         objective: "gradient" (the published windowed gradient magnitude), "mean" (the window's
             mean intensity) or ``fn(output [B, C, H, W], (row, col, height, width)) -> [B]``.
@@ -798,6 +1060,10 @@ def lam(
             free memory on a GPU), measured on the first point.
         dtype: torch.float32 (default) or torch.float64; image, weights and path are cast to it.
         pack_windows: share backward passes between windows with disjoint receptive fields.
+        method: the quadrature of the path integral, as Captum names it: "riemann" (default, the
+            published sums: the blur path's points i/fold, i = 1..fold, and the straight path's
+            linspace(0, 1, fold)) or "gausslegendre" (``fold`` Gauss-Legendre nodes with the exact
+            path derivative: lpfk's extension; docs/lam.md measures how few nodes match the published 50).
         crop_backward: form the input gradient of convolutions and pixel shuffles only over the
             box where the incoming gradient is non-zero (``lpfk/analysis/_cropgrad.py``): the same values up
             to rounding (float32: ~1e-6 of the maximum), most of the backward of the tail skipped.
@@ -809,8 +1075,8 @@ def lam(
     to 0; the path's first point is never evaluated.
 
     Example:
-        >>> import lpfk
-        >>> model = lpfk.models.create("tinysr", scale=4)
+        >>> from lpfk import models
+        >>> model = models.create("tinysr", scale=4)
         >>> x = torch.rand(3, 16, 16, generator=torch.Generator().manual_seed(0))
         >>> r = lam(model, x, (24, 20, 16))
         >>> r.attribution.shape, r.map.shape, r.output.shape
@@ -820,56 +1086,18 @@ def lam(
     """
     _check_model(model)
     _check_image(image, "image")
-    if (window is None) == (windows is None):
-        raise ValueError(f"{_FN}: give exactly one of window=(row, col, size) and windows=[...]")
-    if windows is not None and (
-        isinstance(windows, (str, torch.Tensor)) or not isinstance(windows, Sequence)
-    ):
-        raise TypeError(
-            f"{_FN}: windows must be a list of (row, col, size) tuples, got {type(windows).__name__}"
-        )
-    wins = [_as_window(window)] if window is not None else [_as_window(wi) for wi in windows]
-    if not wins:
-        raise ValueError(f"{_FN}: windows is empty")
+    wins = _windows_arg(window, windows)
     fold = _alias(fold, 50, n_steps, "fold", "n_steps")
     batch_size = _alias(batch_size, None, internal_batch_size, "batch_size", "internal_batch_size")
-    if batch_size is not None:
-        _positive_int(batch_size, "batch_size")
-    if memory_budget is not None:
-        _positive_int(memory_budget, "memory_budget")
-    if path not in ("blur", "linear"):
-        raise ValueError(f"{_FN}: path must be one of ('blur', 'linear'), got {path!r}")
-    if dtype not in (torch.float32, torch.float64):
-        raise ValueError(f"{_FN}: dtype must be torch.float32 or torch.float64, got {dtype!r}")
-    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
-        raise ValueError(f"{_FN}: sigma must be a positive finite number, got {sigma!r}")
-    _positive_int(kernel_size, "kernel_size")
-    obj = _Objective(objective)
-
+    _check_options(batch_size, memory_budget, path, dtype, sigma, kernel_size)
+    obj = _objective(objective)
     device = _model_device(model, image.device)
     if image.device != device:
         raise ValueError(f"{_FN}: image is on {image.device} but the model is on {device}")
     single = image.dim() == 3
     x = (image[None] if single else image).to(dtype)
-    if path == "linear":
-        if isinstance(baseline, torch.Tensor):
-            _check_image(baseline, "baseline")
-            if baseline.shape[-3:] != x.shape[-3:] or (
-                baseline.dim() == 4 and baseline.shape[0] != x.shape[0]
-            ):
-                raise ValueError(
-                    f"{_FN}: baseline must have the image's shape {tuple(image.shape)}, got {tuple(baseline.shape)}"
-                )
-            if baseline.device != device:
-                raise ValueError(f"{_FN}: baseline is on {baseline.device} but the model is on {device}")
-            baseline = baseline.to(dtype)
-        elif baseline not in ("blur", "black"):
-            raise ValueError(f"{_FN}: baseline must be 'blur', 'black' or a tensor, got {baseline!r}")
-    elif isinstance(baseline, torch.Tensor) or baseline != "blur":
-        raise ValueError(
-            f"{_FN}: the blur path starts at the image blurred by sigma; baseline= is for path='linear'"
-        )
-    p = _make_path(path, sigma, fold, kernel_size, baseline)
+    baseline = _baseline_arg(path, baseline, x, image.shape, device, dtype)
+    p = _make_path(path, sigma, fold, kernel_size, baseline, method)
 
     # channels-last: oneDNN's native layout, measured 15-30 % faster on a CPU (oneDNN has no float64)
     cl = device.type == "cpu" and dtype == torch.float32
@@ -885,27 +1113,84 @@ def lam(
         pack=pack_windows,
         crop_backward=crop_backward,
     )
-    attribution = res["attribution"]
-    lam_map = abs_norm_map(attribution)
-    di = diffusion_index(lam_map)
+    return _result(res, wins, squeeze_window=window is not None, squeeze_image=single)
+
+
+def _windows_arg(window, windows) -> list[tuple[int, int, int, int]]:
+    if (window is None) == (windows is None):
+        raise ValueError(f"{_FN}: give exactly one of window=(row, col, size) and windows=[...]")
+    if windows is not None and (
+        isinstance(windows, (str, torch.Tensor)) or not isinstance(windows, Sequence)
+    ):
+        raise TypeError(
+            f"{_FN}: windows must be a list of (row, col, size) tuples, got {type(windows).__name__}"
+        )
+    wins = [as_window(window)] if window is not None else [as_window(wi) for wi in windows]
+    if not wins:
+        raise ValueError(f"{_FN}: windows is empty")
+    return wins
+
+
+def _check_options(batch_size, memory_budget, path, dtype, sigma, kernel_size) -> None:
+    if batch_size is not None:
+        _positive_int(batch_size, "batch_size")
+    if memory_budget is not None:
+        _positive_int(memory_budget, "memory_budget")
+    if path not in ("blur", "linear"):
+        raise ValueError(f"{_FN}: path must be one of ('blur', 'linear'), got {path!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{_FN}: dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"{_FN}: sigma must be a positive finite number, got {sigma!r}")
+    _positive_int(kernel_size, "kernel_size")
+
+
+def _baseline_arg(path, baseline, x, image_shape, device, dtype):
+    """The checked ``baseline=`` (a tensor cast to the compute dtype)."""
+    if path != "linear":
+        if isinstance(baseline, torch.Tensor) or baseline != "blur":
+            raise ValueError(
+                f"{_FN}: the blur path starts at the image blurred by sigma; baseline= is for path='linear'"
+            )
+        return baseline
+    if not isinstance(baseline, torch.Tensor):
+        if baseline not in ("blur", "black", *IG_BASELINES):
+            raise ValueError(
+                f"{_FN}: baseline must be 'blur', 'black', one of {IG_BASELINES} or a tensor, got {baseline!r}"
+            )
+        return baseline
+    _check_image(baseline, "baseline")
+    if baseline.shape[-3:] != x.shape[-3:] or (baseline.dim() == 4 and baseline.shape[0] != x.shape[0]):
+        raise ValueError(
+            f"{_FN}: baseline must have the image's shape {tuple(image_shape)}, got {tuple(baseline.shape)}"
+        )
+    if baseline.device != device:
+        raise ValueError(f"{_FN}: baseline is on {baseline.device} but the model is on {device}")
+    return baseline.to(dtype)
+
+
+def _result(res: _Attribution, wins, *, squeeze_window: bool, squeeze_image: bool) -> LAMResult:
+    """The engine's arrays [N, K, ...] -> a LAMResult with the map and DI, the window (K) and
+    image (N) dims dropped where a single window / image was given."""
+    lam_map = abs_norm_map(res.attribution)
     values = {
-        "attribution": attribution,
+        "attribution": res.attribution,
         "map": lam_map,
-        "diffusion_index": di,
-        "objective": res["objective"],
-        "objective_baseline": res["objective_baseline"],
+        "diffusion_index": diffusion_index(lam_map),
+        "objective": res.objective,
+        "objective_baseline": res.objective_baseline,
     }
-    if window is not None:
+    if squeeze_window:
         values = {k: v.select(1, 0) for k, v in values.items()}
-    output, base = res["output"], res["baseline"]
-    if single:
+    output, base = res.output, res.baseline
+    if squeeze_image:
         values = {k: v[0] for k, v in values.items()}
         output, base = output[0], base[0]
     return LAMResult(
         output=output,
         baseline=base,
         windows=wins,
-        info={"groups": res["groups"], "batch_size": res["batch_size"]},
+        info={"groups": res.groups, "batch_size": res.batch_size},
         **values,
     )
 
@@ -926,127 +1211,7 @@ def integrated_gradients(
 
 
 # ----------------------------------------------------------------------------------------------
-# Figures (PNG, matplotlib's Agg; imported on use)
-
-
-def _seismic(values: torch.Tensor):
-    """[h, w] in [0, 1] -> uint8 RGB [h, w, 3] as published: seismic(0.5 + 0.5 v)."""
-    import matplotlib
-    import numpy as np
-
-    cmap = matplotlib.colormaps["seismic"]
-    return (255 * cmap(values.double().cpu().numpy() * 0.5 + 0.5)[..., :3]).astype(np.uint8)
-
-
-def _resize(rgb, size: tuple[int, int], mode: str):
-    """uint8 [h, w, 3] -> uint8 [H, W, 3] (torch nearest / bicubic, clamped)."""
-    import numpy as np
-
-    t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].double()
-    kw = {} if mode == "nearest" else {"align_corners": False}
-    t = F.interpolate(t, size=size, mode=mode, **kw).clamp(0, 255)
-    return t[0].permute(1, 2, 0).round().to(torch.uint8).numpy()
-
-
-def _to_rgb8(img: torch.Tensor):
-    """[3, H, W] float in [0, 1] -> uint8 [H, W, 3]."""
-    return (img.detach().double().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-
-
-def _draw_box(rgb, window: tuple[int, int, int, int], color=(255, 0, 0), thickness: int = 2):
-    """A rectangle around the window's pixels, drawn into a copy of uint8 [H, W, 3]."""
-    out = rgb.copy()
-    H, W = out.shape[:2]
-    r, c, hh, ww = window
-    t0, t1 = thickness // 2, thickness - thickness // 2
-    r_lo, r_hi = max(0, r - t1), min(H, r + hh + t0)
-    c_lo, c_hi = max(0, c - t1), min(W, c + ww + t0)
-    out[r_lo : min(H, r + t0), c_lo:c_hi] = color
-    out[max(0, r + hh - t1) : r_hi, c_lo:c_hi] = color
-    out[r_lo:r_hi, c_lo : min(W, c + t0)] = color
-    out[r_lo:r_hi, max(0, c + ww - t1) : c_hi] = color
-    return out
-
-
-def save_figures(
-    image: torch.Tensor,
-    output: torch.Tensor,
-    lam_map: torch.Tensor,
-    window: WindowLike,
-    out_dir: str | Path,
-    *,
-    stem: str = "lam",
-    diffusion_index: float | None = None,
-    hr: torch.Tensor | None = None,
-    alpha: float = 0.5,
-) -> dict[str, Path]:
-    """Write the published demo's figures for one window as PNG files in ``out_dir``:
-
-    window     the HR image (or the SR output) with the window drawn
-    map        the LAM map, seismic colours, nearest-upsampled to the output size
-    kde        the KDE-smoothed map (``kde_map``), bicubic-upsampled
-    blend      (1 - alpha) map + alpha * (LR image bicubic-upsampled), window drawn
-    blend_kde  the same with the KDE map
-    panel      all of the above and the SR output side by side, with the DI
-
-    image [3, h, w], output [C, H, W] (the first 3 channels shown), lam_map [h, w]. Returns
-    {name: path}."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    win = _as_window(window)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    H, W = output.shape[-2:]
-    size = (H, W)
-    sr = _to_rgb8(output[:3])
-    lr_up = _resize(_to_rgb8(image), size, "bicubic")
-    base = _to_rgb8(hr) if hr is not None and tuple(hr.shape[-2:]) == size else sr
-    m_rgb = _resize(_seismic(lam_map), size, "nearest")
-    k_rgb = _resize(_seismic(kde_map(lam_map)), size, "bicubic")
-
-    def blend(a):
-        return (a.astype(np.float64) * (1 - alpha) + lr_up.astype(np.float64) * alpha).astype(np.uint8)
-
-    images = {
-        "window": _draw_box(base, win),
-        "map": m_rgb,
-        "kde": k_rgb,
-        "blend": _draw_box(blend(m_rgb), win),
-        "blend_kde": _draw_box(blend(k_rgb), win),
-    }
-    paths = {}
-    for name, arr in images.items():
-        paths[name] = out_dir / f"{stem}_{name}.png"
-        mpimg.imsave(paths[name], arr)
-    panels = [
-        ("window", "Position"),
-        ("map", "LAM"),
-        ("blend", "LAM + LR"),
-        ("blend_kde", "KDE + LR"),
-        (None, "SR output"),
-    ]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2 * H / W + 0.6), dpi=110)
-    for ax, (name, title) in zip(axes, panels, strict=True):
-        ax.imshow(images[name] if name else sr, interpolation="nearest")
-        ax.set_title(title)
-        ax.axis("off")
-    if diffusion_index is not None:
-        r, c, hh, ww = win
-        fig.suptitle(f"window row {r}, col {c}, {hh} x {ww}: DI = {diffusion_index:.2f}")
-    fig.tight_layout()
-    paths["panel"] = out_dir / f"{stem}_panel.png"
-    fig.savefig(paths["panel"])
-    plt.close(fig)
-    return paths
-
-
-# ----------------------------------------------------------------------------------------------
-# Demo (called by ``lpfk demo``)
+# LR images for the demo and the command line
 
 
 def downscale(hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -1058,56 +1223,3 @@ def downscale(hr: torch.Tensor, scale: int) -> tuple[torch.Tensor, torch.Tensor]
     H, W = hr.shape[-2:]
     lr = _downscale(hr, scale, crop=True, resampler="pil")
     return lr, hr[..., : H - H % scale, : W - W % scale]
-
-
-def demo(out_dir: str | Path) -> str:
-    """LAM on the bundled example image (lpfk/data/example/HR/0001.png, bicubic x4 to 24 x 32) with
-    the bundled trained demo network (a tiny MSRResNet x4, as ``lpfk.analysis.hyra.demo``): two windows in
-    one call, figures and lam.json in ``out_dir``. Returns a short text report. About a second on
-    a CPU."""
-    import json
-    import time
-
-    from lpfk.evaluation.images import example_dir, read_image, to_unit
-    from lpfk.models.demo import demo_model
-
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    src = example_dir() / "HR" / "0001.png"
-    lr, hr = downscale(to_unit(read_image(src)), 4)
-    model = demo_model()
-    wins = [(40, 56, 16), (8, 8, 16)]
-    t0 = time.perf_counter()
-    res = lam(model, lr, windows=wins)
-    seconds = time.perf_counter() - t0
-    rows, lines = [], []
-    for k, win in enumerate(res.windows):
-        stem = f"lam_0001_r{win[0]}_c{win[1]}"
-        di = float(res.diffusion_index[k])
-        figs = save_figures(lr, res.output, res.map[k], win, out_dir, stem=stem, diffusion_index=di, hr=hr)
-        rows.append(
-            {
-                "window": list(win),
-                "diffusion_index": di,
-                "objective": float(res.objective[k]),
-                "objective_baseline": float(res.objective_baseline[k]),
-                "convergence_delta": float(res.convergence_delta[k]),
-                "panel": figs["panel"].name,
-            }
-        )
-        lines.append(
-            f"  window (row {win[0]}, col {win[1]}, {win[2]} x {win[3]}): DI = {di:.2f}  -> {figs['panel']}"
-        )
-    summary = {
-        "image": str(src),
-        "model": "demo (tiny MSRResNet x4, bundled weights)",
-        "lr_shape": list(lr.shape),
-        "sigma": 1.2,
-        "fold": 50,
-        "kernel_size": 9,
-        "seconds": seconds,
-        "windows": rows,
-    }
-    (out_dir / "lam.json").write_text(json.dumps(summary, indent=2))
-    head = f"LAM on {src.name} (LR {lr.shape[-2]} x {lr.shape[-1]}, x4, the bundled demo network): {seconds:.2f} s"
-    return "\n".join([head, *lines, f"  wrote {out_dir / 'lam.json'}"])

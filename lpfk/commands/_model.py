@@ -40,7 +40,12 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of random weights when no checkpoint is given (default 0)"
     )
     g.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
-    g.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    g.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="compute precision (default float32)",
+    )
 
 
 def parse_config(items: list[str]) -> dict:

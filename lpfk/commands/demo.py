@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         print(hyra_demo(claimed["hyra"][0]))
     if "lam" in claimed:
         _section("4. LAM: which input pixels an output window depends on")
-        from lpfk.analysis.lam import demo as lam_demo
+        from lpfk.commands.lam import demo as lam_demo
 
         print(lam_demo(claimed["lam"][0]))
     print(f"\nall outputs in {out.folder}/")

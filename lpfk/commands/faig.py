@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--hr", type=Path, required=True, help="folder of HR images (cropped to a multiple of --scale)"
     )
-    p.add_argument("--scale", type=int, default=2)
+    p.add_argument("--scale", type=int, default=2, help="upscaling factor of both networks (default 2)")
     p.add_argument(
         "--config",
         nargs="*",
@@ -48,8 +48,31 @@ def add_parser(sub) -> None:
         metavar="NAME=FOLDER",
         help="degraded LR images given as folders instead (file names as in --hr)",
     )
-    p.add_argument("--steps", type=int, default=100, help="integration steps (default 100)")
-    p.add_argument("--percents", type=float, nargs="*", default=[1, 3, 5, 10], help="ablation percentages")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=100,
+        help="integration steps (nodes with --method gausslegendre) (default 100)",
+    )
+    p.add_argument(
+        "--method",
+        choices=("riemann", "gausslegendre"),
+        default="riemann",
+        help="quadrature of the weight path: riemann (the authors' left sum) or gausslegendre "
+        "(lpfk's; 8 nodes kept the authors' top-1 %% sets on the fixture, docs/faig.md) (default riemann)",
+    )
+    p.add_argument(
+        "--percents",
+        type=float,
+        nargs="*",
+        default=[1, 3, 5, 10],
+        help="ablation percentages of filters substituted (default 1 3 5 10)",
+    )
+    p.add_argument(
+        "--no-ig",
+        action="store_true",
+        help="leave out the authors' input-path IG comparison (ig.py, from the clean LR images) in the ablation",
+    )
     p.add_argument("--mode", choices=("baseline", "zero"), default="baseline", help="ablation substitution")
     p.add_argument("--no-ablation", action="store_true", help="rankings and plots only")
     p.add_argument(
@@ -59,7 +82,7 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--rng", choices=("torch", "numpy"), default="torch", help="noise generator (numpy: the authors')"
     )
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     p.add_argument(
         "--batch-size", type=int, default=None, help="inputs per forward pass (default: automatic)"
     )
@@ -128,7 +151,9 @@ def _read_folder(folder: Path, names: list[str] | None, scale: int | None, chann
     return files, out
 
 
-def _items(hr_dir: Path, args, channels: int, seed: int):
+def _items(hr_dir: Path, args, channels: int, seed: int, extra: tuple[str, ...] = ()):
+    """HR images and their degraded LR versions: {"hr": [C, H, W], name: [C, h, w]} per image,
+    from --lr folders or made with --degradations (plus ``extra`` specs, e.g. "clean" for IG)."""
     from lpfk.analysis.degradations import Degradation
 
     files, hrs = _read_folder(hr_dir, None, args.scale, channels)
@@ -145,37 +170,25 @@ def _items(hr_dir: Path, args, channels: int, seed: int):
         degs = [Degradation.parse(s) for s in args.degradations]
         if not degs:
             raise ValueError("give at least one degradation (--degradations) or LR folders (--lr)")
+        names = {d.name for d in degs}
+        degs += [Degradation.parse(s) for s in extra if s not in names]
         for k, item in enumerate(items):
             for d in degs:
                 item[d.name] = d(item["hr"][None], args.scale, seed=seed + k, rng=args.rng)[0]
     return files, items
 
 
-def run(args: argparse.Namespace) -> int:
+def _write_rankings(out: Path, table, result, names: list[str], percents: list[float]) -> dict:
+    """scores.csv, <degradation>_index.txt, top.json and layers.png; returns the top-p % lists."""
     import torch
 
-    from lpfk import models
-    from lpfk.analysis.faig import DegradationPredictor, ablation, conv_filters, faig, top_count
+    from lpfk.analysis.faig import top_count
+    from lpfk.plots.faig import layers_figure
 
-    if args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    config = _config(args.config)
-    baseline = models.load(args.model, args.baseline, scale=args.scale, **config).to(args.device)
-    target = models.load(args.model, args.target, scale=args.scale, **config).to(args.device)
-    table = conv_filters(target)
-    channels = table.layers[0].shape[1]
-    files, items = _items(args.hr, args, channels, args.seed)
-    names = [d for d in items[0] if d != "hr"]
-    args.out.mkdir(parents=True, exist_ok=True)
-
-    t0 = time.time()
-    result = faig(baseline, target, items, steps=args.steps, batch_size=args.batch_size)
-    seconds = time.time() - t0
     disc = {d: result.discriminative(d) for d in names}
     ranks = {d: result.ranking(d) for d in names}
     position = {d: torch.empty_like(r).scatter_(0, r, torch.arange(len(r))) for d, r in ranks.items()}
-
-    with open(args.out / "scores.csv", "w", newline="") as fh:
+    with open(out / "scores.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
             ["index", "param", "out", "in"]
@@ -192,8 +205,7 @@ def run(args: argparse.Namespace) -> int:
                 + [int(position[d][idx]) for d in names]
             )
     for d in names:
-        (args.out / f"{_safe(d)}_index.txt").write_text("\n".join(str(i) for i in ranks[d].tolist()) + "\n")
-    percents = sorted(set(args.percents) | {1.0})
+        (out / f"{_safe(d)}_index.txt").write_text("\n".join(str(i) for i in ranks[d].tolist()) + "\n")
     top = {
         d: {
             f"{p:g}": [[i, *table.locate(i)] for i in ranks[d][: top_count(len(table), p)].tolist()]
@@ -201,51 +213,118 @@ def run(args: argparse.Namespace) -> int:
         }
         for d in names
     }
-    (args.out / "top.json").write_text(json.dumps(top, indent=1))
-    _plot_layers(table, ranks, percents, args.out / "layers.png")
+    (out / "top.json").write_text(json.dumps(top, indent=1))
+    layers_figure(table, ranks, percents, out / "layers.png")
+    return top
 
+
+def _ig_rankings(args, target, items, names: list[str]) -> dict:
+    """The authors' input-path IG ranking of each degradation, from its clean LR version ({} when
+    there is none: --lr without a 'clean' folder; a note says so)."""
+    from lpfk.analysis.faig import input_ig, input_ig_ranking
+
+    if "clean" not in items[0]:
+        print("note: no 'clean' LR images (give --lr clean=FOLDER): the input-IG comparison is left out")
+        return {}
+    out = {}
+    for d in names:
+        if d != "clean":
+            _, s = input_ig(target, items, d, reference="clean", steps=args.steps, batch_size=args.batch_size)
+            out[d] = input_ig_ranking(s)
+    return out
+
+
+def _run_ablation(args, baseline, target, items, result, names: list[str], ig: dict) -> None:
+    """ablation.csv, ablation.png and the printed table."""
+    from lpfk.analysis.faig import ablation
+    from lpfk.plots.faig import ablation_figure
+
+    rows = ablation(
+        baseline, target, items, result, percents=args.percents, mode=args.mode, seed=args.seed, ig=ig
+    )
+    with open(args.out / "ablation.csv", "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    ablation_figure(rows, args.out / "ablation.png")
+    print(
+        "\nablation: gradient-map MSE x 1000 of the target's output when the top p % filters are substituted"
+    )
+    print(f"{'p%':>5} {'selection':<18}" + "".join(f"{d:>12}" for d in names))
+    for p in args.percents:
+        for sel in dict.fromkeys(r["selection"] for r in rows):
+            vals = {r["input"]: r["grad_mse"] for r in rows if r["percent"] == p and r["selection"] == sel}
+            print(f"{p:>5g} {sel:<18}" + "".join(f"{vals[d] * 1000:12.4f}" for d in names))
+
+
+def run(args: argparse.Namespace) -> int:
+    """``lpfk faig``: never a traceback. Bad input (ValueError, TypeError, OSError) reaches the CLI's
+    one-line report as it is; any other error (torch's RuntimeError for a checkpoint that does not
+    fit, out of memory, ...) is shortened to its first two lines."""
+    try:
+        return _run(args)
+    except (ValueError, TypeError, OSError):
+        raise
+    except Exception as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise ValueError(" ".join(lines[:2]) or type(exc).__name__) from None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from lpfk import models
+    from lpfk.analysis.faig import DegradationPredictor, conv_filters, faig, top_count
+
+    if args.steps < 1:
+        raise ValueError(f"--steps must be >= 1, got {args.steps}")
+    config = _config(args.config)
+    baseline = models.load(args.model, args.baseline, scale=args.scale, **config).to(args.device)
+    target = models.load(args.model, args.target, scale=args.scale, **config).to(args.device)
+    table = conv_filters(target)
+    channels = table.layers[0].shape[1]
+    with_ig = not (args.no_ablation or args.no_ig)
+    files, items = _items(args.hr, args, channels, args.seed, ("clean",) if with_ig else ())
+    searched = [
+        d for d in items[0] if d != "hr" and (d != "clean" or "clean" in args.degradations or args.lr)
+    ]
+    faig_items = [{k: v for k, v in item.items() if k == "hr" or k in searched} for item in items]
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    result = faig(
+        baseline, target, faig_items, steps=args.steps, batch_size=args.batch_size, method=args.method
+    )
+    seconds = time.time() - t0
+    percents = sorted(set(args.percents) | {1.0})
+    top = _write_rankings(args.out, table, result, searched, percents)
     summary = {
         "model": args.model,
         "config": config,
         "scale": args.scale,
         "images": [f.name for f in files],
-        "degradations": names,
+        "degradations": searched,
         "steps": args.steps,
+        "method": args.method,
         "n_filters": len(table),
         "faig_seconds": seconds,
-        "top1pct": {d: top[d]["1"] for d in names},
+        "top1pct": {d: top[d]["1"] for d in searched},
     }
-    print(f"FAIG on {len(files)} images x {len(names)} degradations, {args.steps} steps: {seconds:.1f} s")
+    print(
+        f"FAIG on {len(files)} images x {len(searched)} degradations, {args.steps} steps ({args.method}): {seconds:.1f} s"
+    )
     print(
         f"{len(table)} filters in {len(table.layers)} conv layers; top 1 % = {top_count(len(table), 1)} filters"
     )
-    for d in names:
+    for d in searched:
         print(f"  {d}: " + ", ".join(f"{param}[{o},{i}]" for _, param, o, i in top[d]["1"][:8]))
 
     if not args.no_ablation:
-        rows = ablation(
-            baseline, target, items, result, percents=args.percents, mode=args.mode, seed=args.seed
-        )
-        with open(args.out / "ablation.csv", "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
-        _plot_ablation(rows, args.out / "ablation.png")
-        print(
-            "\nablation: gradient-map MSE x 1000 of the target's output when the top p % filters are substituted"
-        )
-        print(f"{'p%':>5} {'selection':<18}" + "".join(f"{d:>12}" for d in names))
-        for p in args.percents:
-            for sel in dict.fromkeys(r["selection"] for r in rows):
-                vals = {
-                    r["input"]: r["grad_mse"] for r in rows if r["percent"] == p and r["selection"] == sel
-                }
-                print(f"{p:>5g} {sel:<18}" + "".join(f"{vals[d] * 1000:12.4f}" for d in names))
+        ig = _ig_rankings(args, target, items, searched) if with_ig else {}
+        _run_ablation(args, baseline, target, faig_items, result, searched, ig)
     if args.holdout is not None:
-        if len(names) < 2:
+        if len(searched) < 2:
             raise ValueError("--holdout needs at least two degradations")
         _, held = _items(args.holdout, args, channels, args.seed + 10_000)
-        predictor = DegradationPredictor(baseline, target, result).fit(items)
+        predictor = DegradationPredictor(baseline, target, result).fit(faig_items)
         summary["prediction"] = predictor.evaluate(held)
         acc = summary["prediction"]["accuracy"]
         print(
@@ -258,70 +337,3 @@ def run(args: argparse.Namespace) -> int:
         + ")"
     )
     return 0
-
-
-def _plot_layers(table, ranks: dict, percents: list[float], path: Path) -> None:
-    """Per degradation: the share of each layer's filters that are in the top p %."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import torch
-
-    from lpfk.analysis.faig import top_count
-
-    n_layers = len(table.layers)
-    counts = torch.tensor([layer.count for layer in table.layers], dtype=torch.float64)
-    fig, axes = plt.subplots(
-        len(ranks), 1, figsize=(max(6.0, 0.28 * n_layers + 2), 2.8 * len(ranks)), dpi=120, squeeze=False
-    )
-    width = 0.8 / len(percents)
-    for ax, (d, rank) in zip(axes[:, 0], ranks.items(), strict=True):
-        for j, p in enumerate(percents):
-            sel = rank[: top_count(len(table), p)]
-            per = torch.bincount(table.layer_of(sel), minlength=n_layers).double() / counts
-            ax.bar(
-                (torch.arange(n_layers) + (j - (len(percents) - 1) / 2) * width).numpy(),
-                (per * 100).numpy(),
-                width,
-                label=f"top {p:g} %",
-            )
-        ax.set_ylabel("% of layer's filters")
-        ax.set_title(f"{d}: where the discriminative filters are")
-        ax.set_xticks(range(n_layers))
-        ax.set_xticklabels(
-            [layer.param.removesuffix(".weight") for layer in table.layers], rotation=90, fontsize=7
-        )
-        ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def _plot_ablation(rows: list[dict], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    inputs = list(dict.fromkeys(r["input"] for r in rows))
-    sels = list(dict.fromkeys(r["selection"] for r in rows))
-    fig, axes = plt.subplots(1, len(inputs), figsize=(5 * len(inputs), 3.8), dpi=120, squeeze=False)
-    for ax, inp in zip(axes[0], inputs, strict=True):
-        for sel in sels:
-            pts = [
-                (r["percent"], max(r["grad_mse"] * 1000, 1e-12))
-                for r in rows
-                if r["input"] == inp and r["selection"] == sel
-            ]
-            ax.plot(*zip(*pts, strict=True), marker="o", label=sel)
-        ax.set_xlabel("filters substituted (%)")
-        ax.set_ylabel("gradient-map MSE x 1000")
-        ax.set_title(f"output change on {inp} inputs")
-        ax.set_yscale("log")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

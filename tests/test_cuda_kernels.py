@@ -20,6 +20,7 @@ import lpfk
 from lpfk.ops import dispatch
 from lpfk.ops.fsds import _fsds_op
 from lpfk.ops.radial_spectrum import _radial_spectrum_op
+from lpfk.ops.ssim import _ssim_op, gaussian_window
 from tests import oracles
 from tests.conftest import smooth_image
 
@@ -30,7 +31,7 @@ NVCC = shutil.which("nvcc")
 
 
 def test_there_are_cuda_sources():
-    assert {p.name for p in CU_FILES} >= {"fsds_cuda.cu", "radial_spectrum_cuda.cu"}
+    assert {p.name for p in CU_FILES} >= {"fsds_cuda.cu", "radial_spectrum_cuda.cu", "ssim_cuda.cu"}
 
 
 @pytest.mark.skipif(NVCC is None, reason="nvcc is not on PATH")
@@ -67,6 +68,8 @@ def test_launch_errors_raise_with_cuda_message():
         ext.radial_sums_cuda(8, "float32", 1, 4, 4, 8, 8, 3, False, 8, 0)
     with pytest.raises(RuntimeError, match=r"CUDA error after launching fsds_\w+_kernel: cuda\w+"):
         ext.fsds_sums_cuda(8, 8, "float32", 1, 1, 4, 4, 8, 8, 8, 8, False, 2, 1, 8, 8, 0)
+    with pytest.raises(RuntimeError, match=r"CUDA error after launching ssim_tile_kernel: cuda\w+"):
+        ext.ssim_sums_cuda(8, 8, "float32", 1, 1, 16, 16, 8, 11, False, 1e-4, 9e-4, 8, 0)
 
 
 def test_unavailable_gpu_backends_say_why(monkeypatch):
@@ -153,6 +156,33 @@ class _StandIn:
                 out[:, :, part, g, 0] = (np.abs(dp - dt)[:, :, sl] ** 2).sum(axis=(2, 3))
                 out[:, :, part, g, 1] = (np.abs(ref)[:, :, sl] ** 2).sum(axis=(2, 3))
 
+    def ssim_sums_cuda(self, p, t, dtype, n, c, h, w, window, k, same, c1, c2, partial, stream):
+        """csrc/ssim_cuda.h: partial [n * c, tiles], the map's sum over each 32 x 8 tile."""
+        self.calls.append(("ssim", dtype, stream))
+        real = np.float64 if dtype == "float64" else np.float32
+        g = _array(window, np.float64, (k,))
+        pad = k // 2 if same else 0
+        ho, wo = (h, w) if same else (h - k + 1, w - k + 1)
+        tiles_y, tiles_x = -(-ho // 8), -(-wo // 32)
+        out = _array(partial, np.float64, (n * c, tiles_y, tiles_x))
+        for i, (a, b) in enumerate(
+            zip(*(_array(x, real, (n * c, h, w)).astype(np.float64) for x in (p, t)), strict=True)
+        ):
+            if pad:
+                a, b = np.pad(a, pad, mode="reflect"), np.pad(b, pad, mode="reflect")
+            filt = lambda x: np.einsum(
+                "hwij,i,j->hw", np.lib.stride_tricks.sliding_window_view(x, (k, k)), g, g
+            )  # fmt: skip
+            mp, mt = filt(a), filt(b)
+            vp, vt = np.maximum(filt(a * a) - mp**2, 0), np.maximum(filt(b * b) - mt**2, 0)
+            m = (
+                (2 * mp * mt + c1)
+                * (2 * (filt(a * b) - mp * mt) + c2)
+                / ((mp**2 + mt**2 + c1) * (vp + vt + c2))
+            )
+            m = np.pad(m, ((0, 8 * tiles_y - ho), (0, 32 * tiles_x - wo)))
+            out[i] = m.reshape(tiles_y, 8, tiles_x, 32).sum(axis=(1, 3))
+
 
 def install_stand_in(monkeypatch, cls=_StandIn):
     """Put a ``cls`` stand-in in place of lpfk._C for the test (CUDA stream 1234, 3 SMs)."""
@@ -198,3 +228,16 @@ def test_cuda_path_plumbing_fsds(stand_in, shape):
     assert (kind, dtype, stream) == ("fsds", "float64", 1234)
     assert groups >= 1 and rows * groups >= (shape[2] + shape[2] % 2) // 2
     assert _fsds_op(p.float(), t.float(), False, "cuda").dtype == torch.float32
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 13, 40), (1, 1, 11, 11), (1, 2, 30, 12)], ids=str)
+def test_cuda_path_plumbing_ssim(stand_in, shape):
+    t = smooth_image(shape).clamp(0, 1)
+    p = (t + 0.1 * torch.randn(shape, dtype=torch.float64)).clamp(0, 1)
+    for same in (False, True):
+        got = _ssim_op(p, t, gaussian_window(11, 1.5), 1.0, 0.01, 0.03, same, "cuda")
+        want = lpfk.ssim(p, t, data_range=1.0, region="same" if same else "valid", backend="torch")
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    assert stand_in.calls[-1] == ("ssim", "float64", 1234)
+    _ssim_op(p.float(), t.float(), gaussian_window(11, 1.5), 1.0, 0.01, 0.03, False, "cuda")
+    assert stand_in.calls[-1] == ("ssim", "float32", 1234)

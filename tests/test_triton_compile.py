@@ -17,7 +17,7 @@ pytestmark = pytest.mark.skipif(
 )
 
 import triton.language as tl  # noqa: E402
-from lpfk.kernels import fsds, radial_spectrum  # noqa: E402
+from lpfk.kernels import fsds, radial_spectrum, ssim  # noqa: E402
 from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
@@ -47,6 +47,14 @@ def _radial_signature(real: str) -> dict:
     }  # fmt: skip
 
 
+def _ssim_signature(real: str) -> dict:
+    return {
+        "p_ptr": f"*{real}", "t_ptr": f"*{real}", "win_ptr": "*fp64", "partial_ptr": "*fp64",
+        **dict.fromkeys(["h", "w", "ho", "wo", "pad", "k", "tiles_x", "tiles"], "i32"),
+        "c1": "fp32", "c2": "fp32", "BH": "constexpr", "BW": "constexpr",
+    }  # fmt: skip
+
+
 # (module, kernel, dtype of the spectrum, constexprs): the shapes the launchers pick at the
 # extremes (a 512-wide row per tile; one column and many rows) and in between.
 CONFIGS = [
@@ -61,8 +69,15 @@ CONFIGS = [
     (fsds, "_fsds_scan_kernel", "fp32", {"BY_PRED": False, "CR": 32, "BW": 16}),
     (fsds, "_fsds_scan_kernel", "fp32", {"BY_PRED": False, "CR": 16, "BW": 32}),
     (fsds, "_fsds_scan_kernel", "fp64", {"BY_PRED": True, "CR": 4, "BW": 128}),
+    (ssim, "_ssim_tile_kernel", "fp32", {"BH": ssim.BH, "BW": ssim.BW}),
+    (ssim, "_ssim_tile_kernel", "fp64", {"BH": ssim.BH, "BW": ssim.BW}),
 ]
-NUM_WARPS = {"_radial_sums_kernel": 4, "_fsds_colsum_kernel": 8, "_fsds_scan_kernel": 8}
+NUM_WARPS = {
+    "_radial_sums_kernel": 4,
+    "_fsds_colsum_kernel": 8,
+    "_fsds_scan_kernel": 8,
+    "_ssim_tile_kernel": 4,
+}
 
 
 @pytest.mark.skipif("LPFK_EXPECT_TRITON" not in os.environ, reason="set by .ci/run's second triton")
@@ -71,7 +86,7 @@ def test_runs_under_the_expected_triton():
 
 
 def test_every_kernel_is_covered():
-    for module in (fsds, radial_spectrum):
+    for module in (fsds, radial_spectrum, ssim):
         kernels = {
             name for name, obj in vars(module).items()
             if isinstance(obj, triton.runtime.JITFunction) and name.endswith("_kernel")
@@ -83,7 +98,10 @@ def test_every_kernel_is_covered():
 def _compile(index: int, arch: int):
     module, kernel, real, constexprs = CONFIGS[index]
     fn = getattr(module, kernel)
-    sig = _radial_signature(real) if module is radial_spectrum else _fsds_signature(kernel, real)
+    if module is ssim:
+        sig = _ssim_signature(real)
+    else:
+        sig = _radial_signature(real) if module is radial_spectrum else _fsds_signature(kernel, real)
     assert list(sig) == fn.arg_names, "the signature above is out of date"
     src = ASTSource(fn=fn, signature=sig, constexprs=constexprs)
     return triton.compile(

@@ -176,3 +176,54 @@ def test_fsds_opcheck_and_gradcheck():
     torch.library.opcheck(_fsds_op, (p, t.clone().requires_grad_(), True, "triton"))
     fn = lambda a, b: _fsds_op(a, b, False, "triton")
     assert torch.autograd.gradcheck(fn, (p, t.clone().requires_grad_()), eps=1e-6, atol=1e-6, fast_mode=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# SSIM (kernels/ssim.py: float64 moments, like the cpp backend)
+
+
+def _ssim_triton(p, t, data_range=1.0, region="valid"):
+    from lpfk.ops.ssim import _ssim_op, gaussian_window
+
+    return _ssim_op(p, t, gaussian_window(11, 1.5), data_range, 0.01, 0.03, region == "same", "triton")
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 11, 11), (2, 3, 13, 17), (1, 2, 23, 70)], ids=str)
+def test_ssim_matches_cpp_and_torchmetrics(shape):
+    from torchmetrics.functional.image import structural_similarity_index_measure as tm_ssim
+
+    g = torch.Generator().manual_seed(sum(shape))
+    t = torch.rand(shape, generator=g)
+    p = (t + 0.2 * torch.randn(shape, generator=g)).clamp(0, 1)
+    for region in ("valid", "same"):
+        got = _ssim_triton(p, t, region=region)
+        want = lpfk.ssim(p, t, data_range=1.0, region=region, backend="cpp", dtype=torch.float64)
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    want = tm_ssim(p.double(), t.double(), data_range=1.0, reduction="none")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)  # region "same" is torchmetrics' mean
+
+
+def test_ssim_photograph_uint8_and_errors():
+    from PIL import Image
+
+    example = lpfk.__file__.replace("__init__.py", "data/example/")
+    load = lambda f: torch.from_numpy(np.array(Image.open(example + f).convert("RGB"))).permute(2, 0, 1)
+    sr, hr = load("bicubic_x4/0001.png")[None], load("HR/0001.png")[None]
+    got = _ssim_triton(sr, hr, 255)
+    want = lpfk.ssim(sr.double() / 255, hr.double() / 255, data_range=1.0, backend="torch")
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    bad = hr.float()
+    bad[0, 1, 5, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"target\[0\] contains NaN or Inf"):
+        _ssim_triton(sr.float(), bad, 255)
+
+
+def test_ssim_opcheck_and_gradcheck():
+    from lpfk.ops.ssim import _ssim_op, gaussian_window
+
+    t = smooth_image((1, 2, 9, 8))
+    p = (t + 0.1 * torch.randn(t.shape, dtype=torch.float64)).requires_grad_()
+    w = gaussian_window(5, 1.0)
+    torch.library.opcheck(_ssim_op, (p, t.clone().requires_grad_(), w, 1.0, 0.01, 0.03, True, "triton"))
+    fn = lambda a, b: _ssim_op(a, b, w, 1.0, 0.01, 0.03, False, "triton")
+    assert torch.autograd.gradcheck(fn, (p, t.clone().requires_grad_()), eps=1e-6, atol=1e-7, fast_mode=True)

@@ -13,6 +13,7 @@ environment variable LPFK_FFT_ENGINE (auto, torch, scipy) or ``set_engine`` forc
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import torch
@@ -93,6 +94,27 @@ def rfft2(x: torch.Tensor, s: tuple[int, int] | None = None, *, threads: int | N
 # unevenly across threads when their count is not a multiple of the thread count. Measured in
 # bench/bench_fsds.py::test_rfft2_chunking. The ops work in chunks of about CHUNK_BYTES.
 CHUNK_BYTES = 4 << 20
+
+
+_workspaces = threading.local()
+
+
+def workspace(slot: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised CPU tensor of ``shape`` for scratch ``slot``, reused by the calls of this
+    thread (grown when too small). A fresh buffer above glibc's mmap threshold (32 MiB at most:
+    one DIV2K image, 3 x 1356 x 2040 float32, is 33 MB) comes as new zeroed pages, a page fault
+    every 4 KiB on every call: about as long as the FFT of the image. Each slot is its own
+    allocation (64-byte aligned by torch)."""
+    cache = getattr(_workspaces, "slots", None)
+    if cache is None:
+        cache = _workspaces.slots = {}
+    need = 1
+    for d in shape:
+        need *= d
+    buf = cache.get((slot, dtype))
+    if buf is None or buf.numel() < need:
+        buf = cache[(slot, dtype)] = torch.empty(need, dtype=dtype)
+    return buf[:need].view(shape)
 
 
 def chunk_items(item_bytes: int, n_items: int, planes_per_item: int = 1, threads: int = 1) -> int:

@@ -153,7 +153,7 @@ def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> 
     # The centred copies, reused by every chunk, allocated separately so that both inputs sit at
     # the same alignment (MKL's FFT can round differently at another alignment, and identical
     # images must give exactly +inf).
-    real = [torch.empty(step, c, hp, w, dtype=dtype) for _ in range(2)]
+    real = [fft.workspace(k, (step, c, hp, w), dtype) for k in range(2)]
     spec = [None, None]
     for s in range(0, n, step):
         e = min(n, s + step)

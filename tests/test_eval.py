@@ -120,6 +120,13 @@ def test_psnr_is_torchmetrics_bit_for_bit(depths, y_channel):
     assert got["psnr_y" if y_channel else "psnr"] == want.tolist()
 
 
+@pytest.mark.parametrize("peak, dtype", [(255, torch.uint8), (65535, torch.int32)])
+def test_float32_division_is_the_rounded_float64_quotient(peak, dtype):
+    """SSIM's inputs are made by one float32 division (was: float64, then rounded): every value."""
+    x = torch.arange(peak + 1).to(dtype).reshape(1, 1, 1, -1).expand(2, 3, 2, -1).contiguous()
+    assert torch.equal(torch.div(x, float(peak)), (x.double() / peak).float())
+
+
 def test_y_of_gray_is_the_gray_image_and_torchmetrics_border_differs():
     sr, hr = _pair(shape=(1, 30, 26))
     got, _ = _bm(sr, hr, ev.EvalSettings(y_channel=True), peak_sr=255, peak_hr=255)

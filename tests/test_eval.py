@@ -20,6 +20,7 @@ from lpfk.commands.eval import EXIT_PAIRS_FAILED
 from lpfk.evaluation import results
 from lpfk.evaluation import runner as ev
 from lpfk.evaluation.images import example_dir, read_image
+from lpfk.evaluation.pairing import Method, pair_folders
 from tests.imagefiles import hr_image, make_dataset, write_png16
 
 
@@ -118,6 +119,13 @@ def test_psnr_is_torchmetrics_bit_for_bit(depths, y_channel):
         s, t = ev.rgb_to_y(s, peak), ev.rgb_to_y(t, peak)
     want = peak_signal_noise_ratio(s, t, data_range=float(peak), reduction="none", dim=(1, 2, 3))
     assert got["psnr_y" if y_channel else "psnr"] == want.tolist()
+
+
+@pytest.mark.parametrize("peak, dtype", [(255, torch.uint8), (65535, torch.int32)])
+def test_float32_division_is_the_rounded_float64_quotient(peak, dtype):
+    """SSIM's inputs are made by one float32 division (was: float64, then rounded): every value."""
+    x = torch.arange(peak + 1).to(dtype).reshape(1, 1, 1, -1).expand(2, 3, 2, -1).contiguous()
+    assert torch.equal(torch.div(x, float(peak)), (x.double() / peak).float())
 
 
 def test_y_of_gray_is_the_gray_image_and_torchmetrics_border_differs():
@@ -297,6 +305,33 @@ def test_default_output_is_lpfk_out_eval(tmp_path, monkeypatch, capsys):
     assert cli.main(["eval", "--quiet", "--workers", "0", "--hr", str(hr2), "--sr", *map(str, dirs2)]) == 2
     assert "holds rows of a run with other settings" in capsys.readouterr().err
     assert (out / "results.csv").read_text() == before  # never replaced without --overwrite
+
+
+def test_decoding_threads_keep_the_order_and_a_bounded_lead(tmp_path, monkeypatch):
+    hr_dir, dirs = make_dataset(tmp_path, 9, {"a": 4.0, "b": 8.0, "c": 0.0})
+    (dirs[1] / "img_004.png").write_bytes(b"junk")
+    items = pair_folders(hr_dir, [Method(d.name, d) for d in dirs]).items
+    serial = list(ev.decoded_items(items, 0))
+    started, consumed = [], [0]
+    real = ev._decode
+
+    def counting(path):
+        started.append(path)
+        assert len(started) - consumed[0] <= 2 * 2 + 1 + 4, "decoding ran too far ahead"
+        return real(path)
+
+    monkeypatch.setattr(ev, "_decode", counting)
+    threaded = []
+    for dec in ev.decoded_items(items, 2):
+        threaded.append(dec)
+        consumed[0] += 1 + len(dec.srs)
+    assert [d.item for d in threaded] == [d.item for d in serial]
+    for a, b in zip(threaded, serial, strict=True):
+        assert torch.equal(a.hr.image, b.hr.image)
+        for (ma, na, da), (mb, nb, db) in zip(a.srs, b.srs, strict=True):
+            assert (ma, na, da.error) == (mb, nb, db.error)
+            assert (da.image is None and db.image is None) or torch.equal(da.image, db.image)
+    assert "cannot read image" in threaded[4].srs[1][2].error
 
 
 def test_jsonl_holds_the_same_rows(tmp_path):

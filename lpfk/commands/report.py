@@ -157,6 +157,7 @@ def _plot_distribution(data: dict, path: Path) -> Path:
             rotation=30 if len(methods) > 4 else 0,
             ha="right" if len(methods) > 4 else "center",
         )
+    ax.set_xlabel("method")
     ax.set_ylabel("FSDS (dB), higher = closer spectra")
     ax.set_title("FSDS per image")
     ax.grid(alpha=0.3, axis="y")

@@ -110,10 +110,6 @@ def rgb_to_y(x: torch.Tensor, peak: float) -> torch.Tensor:
     return (16.0 * peak + Y_BT601[0] * r + Y_BT601[1] * g + Y_BT601[2] * b) / 255.0
 
 
-def _luma_or_all(x: torch.Tensor, peak: float, y_channel: bool) -> torch.Tensor:
-    return rgb_to_y(x, peak) if y_channel and x.shape[1] == 3 else x
-
-
 @dataclass
 class BatchScores:
     """The metrics of a batch of B pairs: per metric column the B values (None where it failed)
@@ -234,9 +230,11 @@ def _ssim_column(sr, hr, peak_sr: int, peak_hr: int, y_channel: bool, errors) ->
         for e in errors:
             e.append(f"ssim: needs at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels, got {h} x {w}")
         return [None] * b
-    s = _luma_or_all(sr.double() / peak_sr, 1.0, y_channel).float()
-    t = _luma_or_all(hr.double() / peak_hr, 1.0, y_channel).float()
-    return list(_ssim_values(s, t))
+    if y_channel and sr.shape[1] == 3:
+        s, t = rgb_to_y(sr.double() / peak_sr, 1.0).float(), rgb_to_y(hr.double() / peak_hr, 1.0).float()
+    else:  # one pass each; the float32 quotient is the float64 one rounded, for every value (tested)
+        s, t = torch.div(sr, float(peak_sr)), torch.div(hr, float(peak_hr))
+    return _ssim_values(s, t)
 
 
 def _ssim_values(sr: torch.Tensor, hr: torch.Tensor) -> list[float]:

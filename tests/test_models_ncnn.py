@@ -179,3 +179,22 @@ def test_analyses_run_on_trained_networks(shipped):
     assert torch.isfinite(res.attribution).all() and 0 <= float(res.diffusion_index) <= 100
     r = lpfk.impulse_responses(shipped["REALESRGAN_X4PLUSANIME_UP4X"], (6, 6), positions=[(3, 3)])
     assert r.responses.shape[:2] == (1, 3) and torch.isfinite(r.responses).all()
+
+
+def test_cli_reads_ncnn_param(tmp_path, capsys):
+    """``--checkpoint m.param`` runs the ncnn model (its .bin beside it) with no other option."""
+    import json
+
+    from lpfk.cli import main
+
+    net = seeded_weights(models.create("srvggnet_compact", scale=2, num_feat=4, num_conv=1), seed=2).float()
+    write_ncnn(net, tmp_path / "m.param", tmp_path / "m.bin", fp16=True)
+    assert (
+        main(["sinc", "--checkpoint", str(tmp_path / "m.param"), "--size", "9", "--out", str(tmp_path)]) == 0
+    )
+    s = json.loads((tmp_path / "sinc.json").read_text())
+    assert s["model"] == "srvggnet_compact" and s["scale"] == 2 and s["detected"]
+    capsys.readouterr()
+    args = ["sinc", "--checkpoint", str(tmp_path / "m.param"), "--scale", "4", "--out", str(tmp_path)]
+    assert main(args) == 2
+    assert "an ncnn model is read as it is" in capsys.readouterr().err

@@ -73,6 +73,10 @@ def read_state_dict(checkpoint) -> dict:
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except FileNotFoundError:
+            if isinstance(checkpoint, str) and not Path(checkpoint).suffix and "/" not in checkpoint:
+                raise ValueError(
+                    f"{checkpoint!r} is neither a registered model ({', '.join(list_models())}) nor a file"
+                ) from None
             raise ValueError(f"checkpoint {checkpoint} does not exist") from None
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]

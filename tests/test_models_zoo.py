@@ -419,6 +419,8 @@ def test_error_truncated_and_unreadable(tmp_path):
     assert "\n" not in str(exc.value)
     with pytest.raises(ValueError, match="does not exist"):
         models.load(tmp_path / "none.pth")
+    with pytest.raises(ValueError, match="'edsrr' is neither a registered model .*edsr.* nor a file"):
+        models.load("edsrr")
     with pytest.raises(TypeError, match="a path or a state_dict, got int"):
         models.load(3)
     torch.save({"epoch": 3}, tmp_path / "empty.pth")

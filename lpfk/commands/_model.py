@@ -23,7 +23,8 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
         "--checkpoint",
         default=None,
         help="a .pth/.pt state_dict (also nested under params/params_ema/state_dict/model); alone, its "
-        "architecture and options are detected (EDSR, RCAN, RDN, MSRResNet, RRDBNet, SRVGGNetCompact, SwinIR)",
+        "architecture and options are detected (EDSR, RCAN, RDN, MSRResNet, RRDBNet, SRVGGNetCompact, SwinIR); "
+        "or an ncnn model's .param (its .bin beside it: RRDBNet, SRVGGNetCompact)",
     )
     g.add_argument(
         "--scale", type=int, default=None, help="upscaling factor (default 4; the demo network is x4)"
@@ -93,6 +94,10 @@ def _load(name: str | None, checkpoint, scale: int | None, config: dict):
     from lpfk import models
 
     try:
+        if name is None and str(checkpoint).endswith(".param"):  # ncnn: the .bin beside it
+            if scale is not None or config:
+                raise ValueError("an ncnn model is read as it is: no --scale/--config")
+            return models.from_ncnn(checkpoint, str(checkpoint)[: -len(".param")] + ".bin")
         if name is None:
             return models.load(checkpoint, scale=scale, **config)
         if name not in models.list_models():
@@ -143,7 +148,7 @@ def build_model(args: argparse.Namespace):
         found = model.detected
         desc = {
             "model": found.name,
-            "scale": found.config["scale"] if args.scale is None else args.scale,
+            "scale": model.scale,
             "config": {k: v for k, v in {**found.config, **config}.items() if k != "scale"},
             "checkpoint": args.checkpoint,
             "weights": "checkpoint",

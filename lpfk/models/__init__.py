@@ -75,6 +75,10 @@ def read_state_dict(checkpoint) -> dict:
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except FileNotFoundError:
+            if isinstance(checkpoint, str) and not Path(checkpoint).suffix and "/" not in checkpoint:
+                raise ValueError(
+                    f"{checkpoint!r} is neither a registered model ({', '.join(list_models())}) nor a file"
+                ) from None
             raise ValueError(f"checkpoint {checkpoint} does not exist") from None
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
@@ -207,3 +211,4 @@ from lpfk.models import rrdbnet as _rrdbnet  # noqa: E402,F401
 from lpfk.models import srvggnet as _srvggnet  # noqa: E402,F401
 from lpfk.models import swinir as _swinir  # noqa: E402,F401
 from lpfk.models import tiny as _tiny  # noqa: E402,F401  (registers its models)
+from lpfk.models.ncnn_files import from_ncnn  # noqa: E402,F401

@@ -9,6 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +31,10 @@ def test_benchmarks_run():
     proc = _pytest([str(ROOT / "bench"), "--benchmark-disable", "-m", "not guard", "-q", "-x", "-rs"], ROOT)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     assert re.search(r"\d+ passed", proc.stdout), proc.stdout[-2000:]
+    # no silent skips inside this subprocess: the only reason allowed is a missing GPU
+    reasons = re.findall(r"^SKIPPED \[\d+\] \S+: (.*)$", proc.stdout, flags=re.M)
+    allowed = () if torch.cuda.is_available() else ("no CUDA GPU: the GPU benchmarks need one",)
+    assert all(r in allowed for r in reasons), reasons
 
 
 # Two ops doing k units of the same CPU work: `fast` does 1, the baseline 4, the planted slow op 8.

@@ -178,10 +178,16 @@ def test_amplitude_background_image_and_window():
         torch.testing.assert_close(r.full(i), direct(model, size, p, 0.25, bg), rtol=0, atol=1e-12)
     rw = impulse_responses(model, size, pos, window=2)
     assert rw.info["truncated"] and rw.responses.shape[-2:] == (6, 6)
-    assert rw.in_output(0)[:, :2].sum() == 0 or rw.origins[0, 1] >= 0
     full = impulse_responses(model, size, pos)
     oy, ox = rw.origins[1].tolist()
     torch.testing.assert_close(rw.responses[1], full.full(1)[:, oy : oy + 6, ox : ox + 6])
+    # (0, 3) is on the top border: its window sticks out above the output, where it is 0, and
+    # inside it is the full response
+    inside = rw.in_output(0)
+    oy, ox = rw.origins[0].tolist()
+    assert oy < 0 <= ox and inside[-oy:].all() and not inside[:-oy].any()
+    assert (rw.responses[0][:, ~inside] == 0).all()
+    torch.testing.assert_close(rw.responses[0][:, -oy:], full.full(0)[:, : oy + 6, ox : ox + 6])
 
 
 def test_non_equivariant_network_falls_back():

@@ -1,5 +1,5 @@
 """The CPU rfft2 engine (lpfk/ops/fft.py): torch.fft and scipy.fft both equal the float64 numpy
-oracle to rounding; ``auto`` times them once per key and keeps the faster; forcing works; FSDS
+oracle to rounding; ``auto`` follows the shape, ``timed`` times them once per key; forcing works; FSDS
 and radial spectra keep their fixtures and tolerances whichever engine runs."""
 
 import numpy as np
@@ -35,8 +35,25 @@ def test_engines_match_the_float64_oracle(engine, shape, s, engine_reset):
     np.testing.assert_allclose(got32.numpy(), want, rtol=0, atol=2e-6 * max(1.0, np.abs(want).max()))
 
 
-def test_auto_times_once_and_keeps_the_choice(engine_reset, monkeypatch):
+def test_auto_follows_the_prime_factors():
+    assert fft.auto_engine(1356, 2040) == "scipy"  # 1356 = 4 * 3 * 113
+    assert fft.auto_engine(322, 481) == "scipy"  # 481 = 13 * 37
+    assert fft.auto_engine(256, 256) == "torch"
+    assert fft.auto_engine(1, 1) == "torch" and fft.auto_engine(7, 30) == "torch"
+    assert fft.auto_engine(11, 8) == "scipy"
+
+
+def test_auto_values_do_not_depend_on_the_batch(engine_reset):
+    """The choice depends on the shape only: one image alone and inside a batch give the same bits."""
     fft.set_engine("auto")
+    x = torch.rand(5, 3, 22, 37)
+    whole = fft.rfft2(x.reshape(-1, 22, 37))
+    for i in range(5):
+        assert torch.equal(fft.rfft2(x[i]), whole[3 * i : 3 * i + 3])
+
+
+def test_timed_times_once_and_keeps_the_choice(engine_reset, monkeypatch):
+    fft.set_engine("timed")
     x = torch.rand(2, 30, 46)
     threads = torch.get_num_threads()
     assert fft.chosen_engine(x.shape, None, x.dtype, threads) is None

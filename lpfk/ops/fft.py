@@ -4,10 +4,14 @@ weights, the adjoint of rfft2 (for the backward formulas), and the chunking of b
 The engine (docs/ssim.md, "The FFT engine"): on CPU tensors ``rfft2`` runs either torch.fft (MKL
 or pocketfft, whatever torch was built with) or scipy.fft (pocketfft, ``workers`` = torch's thread
 count). Both are exact DFTs (they agree to float rounding) but not equally fast: torch's MKL build
-is 2x slower than pocketfft on sizes with large prime factors (1356 = 4 * 3 * 113, BSD100's
-321 = 3 * 107 and 481 = 13 * 37), and as fast or faster on smooth sizes. ``engine="auto"`` times
-both once per (batch shape, s, dtype, threads) and keeps the faster for the process; the
-environment variable LPFK_FFT_ENGINE (auto, torch, scipy) or ``set_engine`` forces one.
+is 2-5x slower than pocketfft on sizes with prime factors above 7 (1356 = 4 * 3 * 113, BSD100's
+322 = 2 * 7 * 23 and 481 = 13 * 37), and faster on 7-smooth ones (48 x 256 x 256: 2x).
+``engine="auto"`` (default) picks by that rule: scipy when the padded size has a prime factor
+above 7, else torch. The choice depends on the shape only, never on a timing, so a value does
+not change between processes, batch sizes or runs (``lpfk eval`` resumes write the same digits).
+``"timed"`` times both once per (batch shape, s, dtype, threads) and keeps the faster for the
+process (fastest, but float32 results may then differ between processes at rounding level).
+The environment variable LPFK_FFT_ENGINE (auto, timed, torch, scipy) or ``set_engine`` forces one.
 """
 
 from __future__ import annotations
@@ -18,15 +22,15 @@ import time
 
 import torch
 
-ENGINES = ("auto", "torch", "scipy")
+ENGINES = ("auto", "timed", "torch", "scipy")
 ENV = "LPFK_FFT_ENGINE"
 _engine: str | None = None  # set_engine's choice; None: the environment variable, else "auto"
 _choice: dict[tuple, str] = {}  # (shape, s, dtype, threads) -> the faster engine, timed once
 
 
 def set_engine(name: str | None) -> None:
-    """Force the CPU rfft2 engine: "torch", "scipy", "auto" (time both once per shape), or None
-    (back to $LPFK_FFT_ENGINE, default "auto")."""
+    """Force the CPU rfft2 engine: "torch", "scipy", "auto" (by the shape's prime factors),
+    "timed" (time both once per shape), or None (back to $LPFK_FFT_ENGINE, default "auto")."""
     if name is not None and name not in ENGINES:
         raise ValueError(f"fft engine must be one of {ENGINES} or None, got {name!r}")
     global _engine
@@ -54,8 +58,23 @@ def _torch_rfft2(x: torch.Tensor, s: tuple[int, int] | None, threads: int) -> to
 _RUN = {"torch": _torch_rfft2, "scipy": _scipy_rfft2}
 
 
+def _largest_prime_factor(n: int) -> int:
+    best, d = 1, 2
+    while d * d <= n:
+        while n % d == 0:
+            best, n = d, n // d
+        d += 1
+    return max(best, n)
+
+
+def auto_engine(hs: int, ws: int) -> str:
+    """ "scipy" when Hs or Ws has a prime factor above 7 (torch's MKL transform is slow there),
+    else "torch"."""
+    return "scipy" if max(_largest_prime_factor(hs), _largest_prime_factor(ws)) > 7 else "torch"
+
+
 def chosen_engine(shape: tuple[int, ...], s, dtype: torch.dtype, threads: int) -> str | None:
-    """The engine ``auto`` picked for that key, or None when it has not been timed yet."""
+    """The engine ``timed`` picked for that key, or None when it has not been timed yet."""
     return _choice.get((tuple(shape), None if s is None else tuple(s), dtype, threads))
 
 
@@ -72,7 +91,9 @@ def rfft2(x: torch.Tensor, s: tuple[int, int] | None = None, *, threads: int | N
         return torch.fft.rfft2(x, s=s)
     threads = threads or max(1, torch.get_num_threads())
     name = engine()
-    if name != "auto":
+    if name == "auto":
+        name = auto_engine(*(s or x.shape[-2:]))
+    if name != "timed":
         return _RUN[name](x.contiguous(), s, threads)
     x = x.contiguous()
     key = (tuple(x.shape), None if s is None else tuple(s), x.dtype, threads)

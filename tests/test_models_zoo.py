@@ -20,6 +20,7 @@ from torch import nn
 
 from lpfk import models
 from lpfk.cli import main
+from lpfk.models.common import rename_keys
 from lpfk.models.rrdbnet import reflect_pad
 from tests.conftest import DATA
 
@@ -240,26 +241,12 @@ def test_rgb_range_from_the_mean_shift_bias():
 # --- naming schemes, input sizes ---------------------------------------------------------
 
 
-def _rename(state, rules):
-    import re
-
-    out = {}
-    for key, value in state.items():
-        for pattern, repl in rules:
-            new, hits = re.subn(pattern, repl, key)
-            if hits:
-                key = new
-                break
-        out[key] = value
-    return out
-
-
 def test_rrdbnet_original_esrgan_names():
     """The first ESRGAN release (model.N, sub.N, convK.0) and the later RRDB_trunk layout."""
     model, x = zoo_case("rrdbnet_x4")
     model = model.float().double()  # the weights as a float32 network holds them
     state = model.state_dict()
-    old = _rename(
+    old = rename_keys(
         state,
         [
             (r"^conv_first\.", "model.0."),
@@ -271,7 +258,7 @@ def test_rrdbnet_original_esrgan_names():
             (r"^conv_last\.", "model.10."),
         ],
     )
-    new = _rename(
+    new = rename_keys(
         state,
         [
             (r"^body\.(\d+)\.rdb([123])\.", r"RRDB_trunk.\1.RDB\2."),
@@ -293,7 +280,7 @@ def test_rcan_basicsr_names():
     model, x = zoo_case("rcan_x2")
     model = model.float().double()
     state = {k: v for k, v in model.state_dict().items() if "_mean." not in k}
-    basicsr = _rename(
+    basicsr = rename_keys(
         state,
         [
             (r"^head\.0\.", "conv_first."),

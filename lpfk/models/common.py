@@ -9,6 +9,7 @@ out, which is what BasicSR's ``img_range`` does; the weights are the checkpoint'
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -68,3 +69,26 @@ def check_scale(scale: object, allowed: tuple[int, ...] | None, model: str) -> i
     if allowed is not None and scale not in allowed:
         raise ValueError(f"{model}: scale must be one of {allowed}, got {scale}")
     return scale
+
+
+def rename_keys(state: dict, rules: list[tuple[str, str]]) -> dict:
+    """``state`` with each key renamed by the first (regex, replacement) of ``rules`` that
+    matches it (``re.subn``); keys no rule matches, and all values, are kept."""
+    out = {}
+    for key, value in state.items():
+        for pattern, repl in rules:
+            key, hits = re.subn(pattern, repl, key)
+            if hits:
+                break
+        out[key] = value
+    return out
+
+
+def with_own_means(state: dict, model: nn.Module) -> dict:
+    """``state`` plus ``model``'s own ``sub_mean`` / ``add_mean`` entries where it has none (BasicSR
+    keeps the mean as a constant, EDSR-PyTorch as MeanShift parameters)."""
+    out = dict(state)
+    for key, value in model.state_dict().items():
+        if key.startswith(("sub_mean.", "add_mean.")):
+            out.setdefault(key, value)
+    return out

@@ -13,13 +13,19 @@ Sizes: baseline ("edsr"): 16 blocks, 64 features, res_scale 1; full ("edsr_full"
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 
 from lpfk.models import register
-from lpfk.models.common import MeanShift, Upsampler, check_scale, default_conv, rgb_mean_for
+from lpfk.models.common import (
+    MeanShift,
+    Upsampler,
+    check_scale,
+    default_conv,
+    rename_keys,
+    rgb_mean_for,
+    with_own_means,
+)
 
 
 class ResBlock(nn.Module):
@@ -89,18 +95,7 @@ class EDSR(nn.Module):
             (r"^upsample\.", "tail.0."),
             (r"^conv_last\.", "tail.1."),
         ]
-        out = {}
-        for key, value in state.items():
-            for pattern, repl in rules:
-                new, hits = re.subn(pattern, repl, key)
-                if hits:
-                    key = new
-                    break
-            out[key] = value
-        for key, value in self.state_dict().items():
-            if key.startswith(("sub_mean.", "add_mean.")):
-                out.setdefault(key, value)
-        return out
+        return with_own_means(rename_keys(state, rules), self)
 
 
 @register("edsr")

@@ -18,13 +18,19 @@ Defaults: 10 groups, 20 blocks, 64 features, reduction 16. Input in [0, 1] (see 
 
 from __future__ import annotations
 
-import re
-
 import torch
 from torch import nn
 
 from lpfk.models import register
-from lpfk.models.common import MeanShift, Upsampler, check_scale, default_conv, rgb_mean_for
+from lpfk.models.common import (
+    MeanShift,
+    Upsampler,
+    check_scale,
+    default_conv,
+    rename_keys,
+    rgb_mean_for,
+    with_own_means,
+)
 
 
 class CALayer(nn.Module):
@@ -137,14 +143,4 @@ class RCAN(nn.Module):
             (r"^upsample\.", "tail.0."),
             (r"^conv_last\.", "tail.1."),
         ]
-        out = {}
-        for key, value in state.items():
-            for pattern, repl in rules:
-                key, hits = re.subn(pattern, repl, key)
-                if hits:
-                    break
-            out[key] = value
-        for key, value in self.state_dict().items():
-            if key.startswith(("sub_mean.", "add_mean.")):
-                out.setdefault(key, value)
-        return out
+        return with_own_means(rename_keys(state, rules), self)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lpfk.models import register
-from lpfk.models.common import check_scale
+from lpfk.models.common import check_scale, rename_keys
 
 SLOPE = 0.2  # LeakyReLU slope of ESRGAN
 RESIDUAL = 0.2  # residual scaling of the dense blocks and of the RRDB
@@ -152,11 +152,4 @@ def esrgan_names(state: dict) -> dict:
         rules = _NEW_ESRGAN
     else:
         return state
-    out = {}
-    for key, value in state.items():
-        for pattern, repl in rules:
-            key, hits = re.subn(pattern, repl, key)
-            if hits:
-                break
-        out[key] = value
-    return out
+    return rename_keys(state, rules)

@@ -24,6 +24,29 @@ def test_sinc_command(tmp_path, capsys):
     assert "DC gain" in capsys.readouterr().out
 
 
+def test_sinc_command_files_and_text(tmp_path, capsys):
+    """Before: a raw dict printed for the receptive field, the 300-value profile in the summary,
+    and a second run silently replaced the first one's files."""
+    out = tmp_path / "sinc"
+    argv = ["sinc", *SMALL_EDSR, "--size", "20", "18", "--out", str(out)]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "{" not in text and "receptive field:               local: " in text
+    assert "mean gain in its band" in text  # what the ideal low-pass gain is
+    assert f"wrote {out / 'sinc.png'}, {out / 'sinc.json'}, {out / 'sinc_profile.json'}" in text
+    s = json.loads((out / "sinc.json").read_text())
+    assert "profile" not in s and len(json.dumps(s)) < 2000
+    prof = json.loads((out / "sinc_profile.json").read_text())
+    assert len(prof["gain_per_channel"]) == 3 and len(prof["frequencies_cycles_per_px"]) > 50
+    before = (out / "sinc.json").read_text()
+    assert main([*argv, "--amplitude", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("lpfk sinc: error: ") and "sinc.png exists" in err and "--overwrite" in err
+    assert (out / "sinc.json").read_text() == before
+    assert main([*argv, "--amplitude", "0.5", "--overwrite"]) == 0
+    assert json.loads((out / "sinc.json").read_text())["amplitude"] == 0.5
+
+
 def test_sinc_command_with_a_checkpoint(tmp_path):
     torch.manual_seed(5)
     net = models.create("msrresnet", scale=2, num_feat=8, num_block=1)

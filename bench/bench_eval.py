@@ -137,11 +137,12 @@ def decode_all(files, threads: int) -> None:
         list(pool.map(read_image, files))
 
 
-def _run_eval(root, pairing, out_name: str) -> ev.EvalSummary:
+def _run_eval(root, pairing, out_name: str, metrics=("fsds", "psnr", "ssim")) -> ev.EvalSummary:
+    """``lpfk eval`` in this process (default options: decoding threads), from scratch."""
     return ev.evaluate(
         pairing,
         root / out_name / "results.csv",
-        ev.EvalSettings(),
+        ev.EvalSettings(metrics=metrics),
         ev.RunOptions(progress=False, overwrite=True),
     )
 

@@ -310,3 +310,16 @@ def test_cuda_path_passes_the_documented_arguments(monkeypatch):
         )
     assert fake.calls[0] == ("float32", 2, 9, 11, 3, True, 2.5, 0.5 / 3, 0.01, 1234)
     assert fake.calls[1][5:8] == (False, 0.0, 0.2)
+
+
+def test_cpp_threaded_path_on_a_large_image():
+    """Above _SERIAL_MACS the cpp kernel runs on torch's threads: the same numbers."""
+    from lpfk.ops.sinc_upsample import _SERIAL_MACS
+
+    x = torch.rand(2, 3, 97, 160, dtype=torch.float64)
+    assert 6 * 97 * 160 * 2 * (97 + 2 * 160) > _SERIAL_MACS
+    for mode in ("published", "clean"):
+        got = lpfk.sinc_upsample(x, 2, mode=mode, backend="cpp")
+        torch.testing.assert_close(
+            got, lpfk.sinc_upsample(x, 2, mode=mode, backend="torch"), rtol=0, atol=1e-12
+        )

@@ -43,6 +43,7 @@ Mode = Literal["published", "clean"]
 
 _FN = "sinc_upsample"
 _IMPLEMENTED = ("torch", "cpp", "triton", "cuda")
+_SERIAL_MACS = 2e7  # below this many multiply-adds the cpp kernel runs on one thread
 _RESCALE_MIN_PEAK = 0.01  # lpf_sr rescales a plane only when its max is >= 0.01 ("to avoid an all-0 image")
 
 
@@ -181,9 +182,13 @@ def _sinc_upsample_cpp(
     planes = planes.contiguous()
     out = torch.empty(n, scale * h, scale * w, dtype=planes.dtype)
     fc = 0.5 / scale if cutoff is None else float(cutoff)
+    # small work on one thread: the kernel's 4 parallel regions each end in a barrier, which on a
+    # busy CPU can cost a scheduler slice (36 ms instead of 1 ms measured at 3 x 64 x 64, load 10+)
+    macs = n * h * w * scale * (h + scale * w)
+    threads = 1 if macs < _SERIAL_MACS else dispatch.num_threads()
     dispatch.extension().sinc_upsample(
         planes.data_ptr(), str(planes.dtype).removeprefix("torch."), n, h, w, scale,
-        mode == "published", float(omega), fc, _RESCALE_MIN_PEAK, out.data_ptr(), dispatch.num_threads(),
+        mode == "published", float(omega), fc, _RESCALE_MIN_PEAK, out.data_ptr(), threads,
     )  # fmt: skip
     return out
 

@@ -10,6 +10,8 @@ import re
 import time
 from pathlib import Path
 
+from lpfk.commands._model import parse_config
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
@@ -99,23 +101,6 @@ def add_parser(sub) -> None:
 def _safe(name: str) -> str:
     """A degradation spec as a file name: blur:sigma=3 -> blur_sigma=3."""
     return re.sub(r"[^A-Za-z0-9._=-]", "_", name)
-
-
-def _config(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, eq, val = item.partition("=")
-        if not eq or not key:
-            raise ValueError(f"--config expects KEY=VALUE, got {item!r}")
-        for cast in (int, float):
-            try:
-                out[key] = cast(val)
-                break
-            except ValueError:
-                continue
-        else:
-            out[key] = {"true": True, "false": False}.get(val.lower(), val)
-    return out
 
 
 def _read_folder(folder: Path, names: list[str] | None, scale: int | None, channels: int):
@@ -276,7 +261,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    config = _config(args.config)
+    config = parse_config(args.config)
     baseline = models.load(args.model, args.baseline, scale=args.scale, **config).to(args.device)
     target = models.load(args.model, args.target, scale=args.scale, **config).to(args.device)
     table = conv_filters(target)

@@ -89,12 +89,14 @@ def run(args: argparse.Namespace) -> int:
     (out / "summary.csv").write_text(tables.summary_csv(table), encoding="utf-8")
     summary = results.summarize(rows, metric_cols)
     data = _finite_values(rows, metric_cols)
-    figures = [("FSDS per method", _plot_distribution(data, out / "fsds_distribution.png"))]
+    from lpfk.plots.report import plot_fsds_distribution, plot_fsds_vs
+
+    figures = [("FSDS per method", plot_fsds_distribution(data, out / "fsds_distribution.png"))]
     if psnr:
         figures.append(
             (
                 f"FSDS against {psnr.upper().replace('_', '-')}",
-                _plot_scatter(data, psnr, out / f"fsds_vs_{psnr}.png"),
+                plot_fsds_vs(data, psnr, out / f"fsds_vs_{psnr}.png"),
             )
         )
     else:
@@ -128,59 +130,3 @@ def _finite_values(rows, cols) -> dict[str, dict[str, list[tuple[float, ...]]]]:
             if c != "fsds" and a is not None and b is not None and math.isfinite(a) and math.isfinite(b):
                 d.setdefault(f"pairs:{c}", []).append((b, a))
     return out
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _plot_distribution(data: dict, path: Path) -> Path:
-    import numpy as np
-
-    plt = _pyplot()
-    methods = [m for m in data if data[m].get("fsds")]
-    fig, ax = plt.subplots(figsize=(max(4.8, 1.1 * len(methods) + 2), 4.2), dpi=120)
-    vals = [data[m]["fsds"] for m in methods]
-    if methods:
-        ax.boxplot(vals, showfliers=False, widths=0.5)
-        rng = np.random.default_rng(0)
-        for i, v in enumerate(vals, start=1):
-            ax.scatter(i + rng.uniform(-0.12, 0.12, len(v)), v, s=10, alpha=0.6, zorder=3)
-        ax.set_xticks(
-            range(1, len(methods) + 1),
-            methods,
-            rotation=30 if len(methods) > 4 else 0,
-            ha="right" if len(methods) > 4 else "center",
-        )
-    ax.set_xlabel("method")
-    ax.set_ylabel("FSDS (dB), higher = closer spectra")
-    ax.set_title("FSDS per image")
-    ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path
-
-
-def _plot_scatter(data: dict, col: str, path: Path) -> Path:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5.6, 4.4), dpi=120)
-    for m, d in data.items():
-        pts = d.get(f"pairs:{col}", [])
-        if pts:
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, alpha=0.75, label=m)
-    ax.set_xlabel(f"{col.upper().replace('_', '-')} (dB)")
-    ax.set_ylabel("FSDS (dB)")
-    ax.set_title("FSDS against PSNR, one point per image")
-    ax.grid(alpha=0.3)
-    if data:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return path

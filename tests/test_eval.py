@@ -162,16 +162,26 @@ def test_values_do_not_depend_on_batching_or_threads():
         assert all(o[c] == outs[0][c] for o in outs)
 
 
-def test_ssim_map_in_channels_last_is_the_contiguous_one():
-    """eval feeds torchmetrics channels_last tensors (2x faster convolution): same values."""
+def test_ssim_is_lpfk_ssim_of_the_unit_images_on_every_cpu_backend():
+    """eval's SSIM is lpfk.ssim (valid region, float64 mean) of x / 255; the torch backend is
+    torchmetrics' float32 map, cpp the exact float64 one: they differ in the 6th decimal at most."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     sr, hr = _pair(shape=(3, 40, 33))
-    got, _ = _bm(sr, hr, ev.EvalSettings(metrics=("ssim",)), peak_sr=255, peak_hr=255)
+    got = {}
+    for backend in ("torch", "cpp"):
+        got[backend], _ = _bm(
+            sr, hr, ev.EvalSettings(metrics=("ssim",)), peak_sr=255, peak_hr=255, backend=backend
+        )
     _, full = structural_similarity_index_measure(
         sr.double().div(255).float(), hr.double().div(255).float(), data_range=1.0, return_full_image=True
     )
-    assert got["ssim"][0] == float(np.mean(full[0, :, 5:-5, 5:-5].numpy(), dtype=np.float64))
+    assert got["torch"]["ssim"][0] == pytest.approx(
+        float(np.mean(full[0, :, 5:-5, 5:-5].numpy(), dtype=np.float64)), abs=1e-12
+    )
+    exact = _ssim_valid(sr[0].double().numpy() / 255, hr[0].double().numpy() / 255)
+    assert got["cpp"]["ssim"][0] == pytest.approx(exact, abs=1e-7)  # float32 inputs
+    assert abs(got["torch"]["ssim"][0] - got["cpp"]["ssim"][0]) < 1e-5
 
 
 def test_16bit_and_mixed_depths_score_like_8bit(tmp_path):
@@ -534,7 +544,8 @@ def test_eval_help_imports_neither_torch_nor_the_analysis_modules():
 
 
 def test_a_run_imports_only_what_its_metrics_use(tmp_path):
-    """A run imported every analysis module; torchmetrics is for SSIM alone (until lpfk.ssim)."""
+    """A run imported every analysis module before; now no torchmetrics, matplotlib, analysis or
+    models module."""
     hr_dir, dirs = make_dataset(tmp_path, 2, {"a": 4.0})
     code = (
         "import sys\n"

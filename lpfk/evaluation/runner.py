@@ -40,7 +40,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import torch
 
 from lpfk.evaluation import results
@@ -137,7 +136,7 @@ def batch_metrics(
         elif metric == "psnr":
             vals = _psnr_values(sr, hr, peak_sr, peak_hr, settings.y_channel)
         else:
-            vals = _ssim_column(sr, hr, peak_sr, peak_hr, settings.y_channel, scores.errors)
+            vals = _ssim_column(sr, hr, peak_sr, peak_hr, settings.y_channel, backend, scores.errors)
         scores.values[col] = vals
     return scores
 
@@ -222,7 +221,9 @@ def _squared_error_sum(sr: torch.Tensor, hr: torch.Tensor, k_sr: int, k_hr: int)
     return total
 
 
-def _ssim_column(sr, hr, peak_sr: int, peak_hr: int, y_channel: bool, errors) -> list[float | None]:
+def _ssim_column(
+    sr, hr, peak_sr: int, peak_hr: int, y_channel: bool, backend: str, errors
+) -> list[float | None]:
     """SSIM of every pair on [0, 1] images (Y of BT.601 with ``y_channel``); None (and a reason)
     for images under the 11 x 11 window."""
     b, (h, w) = sr.shape[0], sr.shape[-2:]
@@ -234,24 +235,23 @@ def _ssim_column(sr, hr, peak_sr: int, peak_hr: int, y_channel: bool, errors) ->
         s, t = rgb_to_y(sr.double() / peak_sr, 1.0).float(), rgb_to_y(hr.double() / peak_hr, 1.0).float()
     else:  # one pass each; the float32 quotient is the float64 one rounded, for every value (tested)
         s, t = torch.div(sr, float(peak_sr)), torch.div(hr, float(peak_hr))
-    return _ssim_values(s, t)
+    return _ssim_values(s, t, backend)
 
 
-def _ssim_values(sr: torch.Tensor, hr: torch.Tensor) -> list[float]:
-    """sr, hr: [B, C, H, W] float32 in [0, 1], H, W >= 11 -> B SSIM values: torchmetrics' SSIM
-    map (Gaussian window 11 x 11, sigma 1.5, K1 0.01, K2 0.03, data range 1) averaged in float64
-    over the valid region (5 pixels from every border left out), as MATLAB's ssim_index.
+def _ssim_values(sr: torch.Tensor, hr: torch.Tensor, backend: str = "auto") -> list[float]:
+    """sr, hr: [B, C, H, W] float32 in [0, 1], H, W >= 11 -> B SSIM values: the SSIM map
+    (Gaussian window 11 x 11, sigma 1.5, K1 0.01, K2 0.03, data range 1) averaged in float64 over
+    the valid region (the windows inside the image, 5 pixels from every border left out), as
+    MATLAB's ssim_index: ``lpfk.ssim(region="valid")`` (docs/ssim.md).
 
-    The one place lpfk eval computes SSIM (tests/test_eval.py checks it against a float64 oracle)."""
-    from torchmetrics.functional.image import structural_similarity_index_measure
+    The ``cpp`` / GPU backends compute the map in float64: exact SSIM of the float32 inputs. Until
+    lpfk 0.1 this was torchmetrics' float32 map, whose mean is off the exact value by up to 3e-5 on
+    8-bit photographs (the 5th-6th written decimal). ``backend="torch"`` is torchmetrics' float32
+    arithmetic. The one place lpfk eval computes SSIM (tests/test_eval.py checks it against a
+    float64 oracle)."""
+    from lpfk.ops.ssim import ssim
 
-    cl = torch.channels_last  # oneDNN's depthwise conv runs about 2x faster, same bits (tested)
-    _, full = structural_similarity_index_measure(
-        sr.contiguous(memory_format=cl), hr.contiguous(memory_format=cl),
-        data_range=1.0, reduction="none", return_full_image=True,
-    )  # fmt: skip
-    valid = full[..., _SSIM_BORDER:-_SSIM_BORDER, _SSIM_BORDER:-_SSIM_BORDER].cpu().numpy()
-    return [float(np.mean(valid[i], dtype=np.float64)) for i in range(valid.shape[0])]
+    return ssim(sr, hr, data_range=1.0, region="valid", dtype=torch.float64, backend=backend).tolist()
 
 
 def _constant(x: torch.Tensor) -> list[bool]:

@@ -751,7 +751,7 @@ def test_cli_faig(tmp_path, capsys):
     for extra, msg in (
         (["--config", "feats=8", "blocks=2", "--degradations", "jpeg"], "unknown degradation 'jpeg'"),
         (["--config", "feats=8", "blocks=2", "--lr", f"blur={tmp_path / 'nope'}"], "not a folder"),
-        (["--config", "feats"], "--config expects KEY=VALUE"),
+        (["--config", "feats"], "--config takes KEY=VALUE pairs"),
         (["--config", "feats=8", "blocks=2", "--steps", "0"], "--steps must be >= 1"),
         (["--config", "feats=16", "blocks=2"], "head.weight"),
     ):

@@ -195,6 +195,6 @@ def test_cli_reads_ncnn_param(tmp_path, capsys):
     s = json.loads((tmp_path / "sinc.json").read_text())
     assert s["model"] == "srvggnet_compact" and s["scale"] == 2 and s["detected"]
     capsys.readouterr()
-    args = ["sinc", "--checkpoint", str(tmp_path / "m.param"), "--scale", "4", "--out", str(tmp_path)]
+    args = ["sinc", "--checkpoint", str(tmp_path / "m.param"), "--scale", "4", "--out", str(tmp_path / "o2")]
     assert main(args) == 2
     assert "an ncnn model is read as it is" in capsys.readouterr().err

@@ -449,11 +449,17 @@ def test_cli_checkpoint_alone_and_misfits(tmp_path, capsys):
         and s["detected"]
     )
     capsys.readouterr()
-    assert main(["sinc", "--model", "srvggnet_compact", "--checkpoint", path, "--out", str(tmp_path)]) == 2
+    assert (
+        main(["sinc", "--model", "srvggnet_compact", "--checkpoint", path, "--out", str(tmp_path / "o2")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.endswith("it fits with --scale 2 --config num_feat=16 num_conv=4")
     assert "body.0.weight is [16, 3, 3, 3], needs [64, 3, 3, 3]" in err
-    assert main(["sinc", "--model", "rdn", "--scale", "2", "--checkpoint", path, "--out", str(tmp_path)]) == 2
+    assert (
+        main(["sinc", "--model", "rdn", "--scale", "2", "--checkpoint", path, "--out", str(tmp_path / "o3")])
+        == 2
+    )
     err = capsys.readouterr().err.strip()
     assert err.endswith(
         "it is a srvggnet_compact checkpoint (drop --model, or give --model srvggnet_compact --config num_feat=16 num_conv=4)"

@@ -5,10 +5,11 @@ decode times), written to a temporary folder, never the repository. Targets of i
 - against the published table script's per-pair work (LPFInISR ``cal_metrcis_and_table.py``,
   re-typed in ``published_pair_work``: PIL -> torchvision's ToTensor, the published FSDS,
   torchmetrics' PeakSignalNoiseRatio and StructuralSimilarityIndexMeasure modules with
-  data_range=1): >= 4x (recorded; asserted once SSIM is lpfk's own op: with torchmetrics' SSIM,
-  which both sides then run, the ratio is bounded by it);
+  data_range=1): >= 4x, asserted (6.2x measured on an idle 2-core machine with lpfk.ssim; 2.0-2.5x
+  while eval still ran torchmetrics' SSIM);
 - at most 1.5x the decode floor: the same PNGs decoded alone (read_image), the fastest of one
-  thread and 2 threads (recorded: the same bound).
+  thread and 2 threads (recorded, not asserted: 3.7x measured; on 2 cores the metrics alone take
+  about twice the decoding, so threads can hide the decoding but not reach the floor).
 
 Both sides run in this process (start-up, measured apart in docs/eval.md, is not in either).
 The untimed smoke run (tests/test_bench_smoke.py) uses 2 small pairs.
@@ -164,7 +165,8 @@ def test_eval_vs_published_table_script(benchmark, ratio, dataset):
     speedup = ratio(
         lambda: _run_eval(root, pairing, "fast"),
         lambda: script(root / "HR", root / "SR"),
-        min_speedup=None,  # target 4x, asserted once SSIM is lpfk's op: see the module docstring
+        min_speedup=4.0,
+        target=4.0,
         rounds=3,
         warmup=1,
         baseline_name="published table script (torchmetrics PSNR/SSIM modules, published FSDS)",
@@ -209,7 +211,7 @@ def test_eval_vs_decode_floor(benchmark, ratio, dataset):
     speedup = ratio(
         lambda: _run_eval(root, pairing, "floor"),
         floor,
-        min_speedup=None,  # target: eval at most 1.5x the floor (this ratio >= 0.67), with lpfk.ssim
+        min_speedup=None,  # target: eval at most 1.5x the floor (this ratio >= 0.67): see the module docstring
         rounds=3,
         warmup=1,
         baseline_name=f"decode floor: read_image of the 24 PNGs, {name}",

@@ -17,7 +17,6 @@ The untimed smoke run (tests/test_bench_smoke.py) uses 2 small pairs.
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +27,7 @@ import torch
 from PIL import Image
 
 from bench import conftest as harness
+from bench.bench_fsds import published_fsds  # the published FSDS, re-typed once
 from lpfk.evaluation import runner as ev
 from lpfk.evaluation.images import list_images, read_image
 from lpfk.evaluation.pairing import Method, pair_folders
@@ -68,32 +68,7 @@ def dataset(tmp_path_factory):
 
 # ----------------------------------------------------------------------------------------------
 # The published per-pair work, re-typed (tests/test_bench_smoke.py runs it; test_published_fsds_*
-# below checks the FSDS re-typing against lpfk.fsds)
-
-
-def _published_frequency_align_integrate(tsr: torch.Tensor):
-    """LPFInISR FSDS_code.frequency_align_integrate: [C, H, W] -> the two cumulated halves."""
-    if tsr.shape[1] % 2 == 1:
-        tsr = torch.concat([tsr, torch.zeros(tsr.shape[0], 1, tsr.shape[2])], dim=1)
-    spec = torch.fft.rfft2(tsr, norm="backward")
-    c, h, w = spec.shape
-    halves = spec.reshape(c, 2, h // 2, w)  # einops "C (p H) W -> C p H W", p=2
-    low, high = halves[:, 0, :, :], torch.flip(halves[:, 1, :, :], dims=[1]).contiguous()
-    low = torch.cumsum(torch.cumsum(low, dim=1), dim=2)
-    high = torch.cumsum(torch.cumsum(high, dim=1), dim=2)
-    return low, high
-
-
-def published_fsds(pred: torch.Tensor, tar: torch.Tensor) -> float:
-    """LPFInISR FSDS_code._FrequencySpectrumDistributionSimilarity (pred, tar: [C, H, W])."""
-    pred = pred - torch.mean(pred)
-    pred /= torch.std(pred)
-    tar = tar - torch.mean(tar)
-    tar /= torch.std(tar)
-    p1, p2 = _published_frequency_align_integrate(pred)
-    t1, t2 = _published_frequency_align_integrate(tar)
-    err = ((p1 - t1).abs()) ** 2 + ((p2 - t2).abs()) ** 2
-    return -10 * math.log10(torch.sum(err) / torch.sum(t2.abs() ** 2 + t1.abs() ** 2))
+# below checks the FSDS re-typing of bench_fsds.py against lpfk.fsds on these images too)
 
 
 def to_tensor(pic: Image.Image) -> torch.Tensor:

@@ -19,7 +19,7 @@ import torch
 
 from lpfk.ops import dispatch, fft
 from lpfk.ops.fft import chunk_items, rfft2_adjoint
-from lpfk.ops.validate import as_compute, check_choice, check_tensor, compute_dtype
+from lpfk.ops.validate import as_compute, check_choice, check_pair, check_tensor, compute_dtype
 
 Reduction = Literal["none", "mean", "sum"]
 NormalizeBy = Literal["target", "prediction"]
@@ -299,14 +299,7 @@ def fsds(
     """
     check_tensor(pred, "pred", min_dim=2, fn=_FN)
     check_tensor(target, "target", min_dim=2, fn=_FN)
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"{_FN}: pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
-        )
-    if pred.device != target.device:
-        raise ValueError(
-            f"{_FN}: pred and target must be on the same device, got {pred.device} and {target.device}"
-        )
+    check_pair(pred, target, fn=_FN)
     check_choice(reduction, "reduction", ("none", "mean", "sum"), fn=_FN)
     check_choice(normalize_by, "normalize_by", ("target", "prediction"), fn=_FN)
     h, w = pred.shape[-2:]

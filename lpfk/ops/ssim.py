@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from lpfk.ops import dispatch
-from lpfk.ops.validate import as_compute, check_choice, check_tensor, compute_dtype
+from lpfk.ops.validate import as_compute, check_choice, check_pair, check_tensor, compute_dtype
 
 Region = Literal["valid", "same"]
 Reduction = Literal["none", "mean", "sum"]
@@ -346,14 +346,7 @@ def ssim(
     """
     check_tensor(pred, "pred", min_dim=2, fn=_FN)
     check_tensor(target, "target", min_dim=2, fn=_FN)
-    if pred.shape != target.shape:
-        raise ValueError(
-            f"{_FN}: pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
-        )
-    if pred.device != target.device:
-        raise ValueError(
-            f"{_FN}: pred and target must be on the same device, got {pred.device} and {target.device}"
-        )
+    check_pair(pred, target, fn=_FN)
     check_choice(region, "region", ("valid", "same"), fn=_FN)
     check_choice(reduction, "reduction", ("none", "mean", "sum"), fn=_FN)
     if (

@@ -30,6 +30,18 @@ def check_tensor(x: object, name: str, *, min_dim: int, fn: str) -> torch.Tensor
     return x
 
 
+def check_pair(pred: torch.Tensor, target: torch.Tensor, *, fn: str) -> None:
+    """``pred`` and ``target`` (already checked tensors) must have one shape and one device."""
+    if pred.shape != target.shape:
+        raise ValueError(
+            f"{fn}: pred and target must have the same shape, got {tuple(pred.shape)} and {tuple(target.shape)}"
+        )
+    if pred.device != target.device:
+        raise ValueError(
+            f"{fn}: pred and target must be on the same device, got {pred.device} and {target.device}"
+        )
+
+
 def check_choice(value: object, name: str, options: Sequence[object], *, fn: str) -> None:
     if value not in options:
         raise ValueError(f"{fn}: {name} must be one of {tuple(options)}, got {value!r}")

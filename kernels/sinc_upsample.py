@@ -97,7 +97,7 @@ def _product(a, b, c, m, n, k, sa, sb, sc, batch) -> None:
         nb = min(MAX_BATCH, batch - b0)
         _sinc_pass_kernel[(tiles, nb)](
             a[b0:] if sa[0] else a, b[b0:] if sb[0] else b, c[b0:], m, n, k, *sa, *sb, *sc,
-            FP64=c.dtype == torch.float64, **cfg,
+            FP64=c.dtype == torch.float64, enable_fp_fusion=True, **cfg,  # FMA, explicitly (docs/gpu.md)
         )  # fmt: skip
 
 

@@ -139,5 +139,6 @@ def ssim_sums(
         _ssim_tile_kernel[(tiles, e - s)](
             p.reshape(planes, h, w)[s:e], t.reshape(planes, h, w)[s:e], win, partial[s:e],
             h, w, ho, wo, pad, k, tiles_x, tiles, float(c1), float(c2), BH=bh, BW=bw, num_warps=4,
+            enable_fp_fusion=True,  # FMA, explicitly: Triton 3.10 turns the default off (docs/gpu.md)
         )  # fmt: skip
     return partial.reshape(n, c * tiles).sum(dim=1)

@@ -264,7 +264,9 @@ def test_triton_kernel_compiles_for_gpu(real, arch):
     cfg = kern._blocks(torch.float64 if real == "fp64" else torch.float32)
     warps = cfg.pop("num_warps")
     src = ASTSource(fn=fn, signature=sig, constexprs={"FP64": real == "fp64", **cfg})
-    compiled = triton.compile(src, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps})
+    compiled = triton.compile(
+        src, target=GPUTarget("cuda", arch, 32), options={"num_warps": warps, "enable_fp_fusion": True}
+    )
     assert f".target sm_{arch}" in compiled.asm["ptx"] and len(compiled.asm["cubin"]) > 1000
 
 

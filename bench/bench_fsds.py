@@ -26,6 +26,7 @@ import torch
 import lpfk
 from bench import gpu
 from bench.conftest import compare, fastest, rfft2_floor
+from lpfk.ops import dispatch
 from lpfk.ops import fft as _fft
 from lpfk.ops.fsds import _fsds
 
@@ -130,6 +131,26 @@ def test_fsds_cpp_vs_reference_per_image(ratio):
         rounds=21,
         baseline_name="torch reference per image",
     )
+
+
+def test_self_check_probe_vs_one_dataset_call(ratio):
+    """The first-use self-check of a GPU backend (lpfk/ops/dispatch.py) costs one probe: the op on
+    2 x 3 x 37 x 45 plus its float64 torch reference. Here the cpp path stands in for the GPU
+    kernel, timed beside one dataset-sized call (16 x 3 x 512 x 512, a fraction of a DIV2K pair
+    set): the probe must cost at most a fifth of it (3 ms against 76 ms, 22x, measured on 2
+    threads; it runs once per op, device and dtype)."""
+    probe = dispatch._PROBES["fsds"]
+    inputs = dispatch._probe_inputs(probe.shapes, torch.device("cpu"), torch.float32)
+    p, t = _pair(16, 512)
+
+    def check():
+        lpfk.fsds(*inputs, backend="cpp")
+        probe.reference(*(x.double() for x in inputs))
+
+    ratio(
+        check, lambda: lpfk.fsds(p, t, backend="cpp"), min_speedup=5.0, rounds=15,
+        baseline_name="one FSDS call on 16 x 3 x 512 x 512",
+    )  # fmt: skip
 
 
 @pytest.mark.guard

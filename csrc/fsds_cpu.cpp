@@ -30,8 +30,8 @@ struct AlignedAlloc {
 };
 
 // dst[i] = x[i] - shift (in Out's precision) for i < count, with the sum of (x - shift) and of
-// its square, in blocks.
-template <class In, class Out>
+// its square, in blocks. Store = false: the sums only (dst is not touched).
+template <bool Store, class In, class Out>
 LPFK_CLONES void shift_copy(const In* x, int64_t count, double shift, Out* dst, double* s1, double* s2) {
   double a1 = 0.0, a2 = 0.0;
   for (int64_t b = 0; b < count; b += kBlock) {
@@ -40,7 +40,7 @@ LPFK_CLONES void shift_copy(const In* x, int64_t count, double shift, Out* dst, 
 #pragma omp simd reduction(+ : p1, p2)
     for (int64_t i = b; i < e; ++i) {
       const double v = static_cast<double>(x[i]) - shift;
-      dst[i] = static_cast<Out>(v);
+      if constexpr (Store) dst[i] = static_cast<Out>(v);
       p1 += v;
       p2 += v * v;
     }
@@ -60,7 +60,12 @@ void prepare_impl(const In* x, int64_t n, int64_t channels, int h, int w, Out* o
   // Pilot mean of each image's first (at most 4096) values: the copy is then centred within the
   // image's own range, so its float32 FFT is about as accurate as the FFT of the exactly z-scored
   // image (the mean of a large-mean image would otherwise swamp its detail in float32).
+  const bool store = out != nullptr;  // null: the moments only, about the shift 0
   for (int64_t b = 0; b < n; ++b) {
+    if (!store) {
+      shift[b] = 0.0;
+      continue;
+    }
     const int64_t cnt = std::min<int64_t>(per_image, 4096);
     double sum = 0.0;
     for (int64_t i = 0; i < cnt; ++i) sum += static_cast<double>(x[b * per_image + i]);
@@ -78,9 +83,14 @@ void prepare_impl(const In* x, int64_t n, int64_t channels, int h, int w, Out* o
     const int k = static_cast<int>(u % blocks);
     const int r0 = static_cast<int>(static_cast<int64_t>(h) * k / blocks);
     const int r1 = static_cast<int>(static_cast<int64_t>(h) * (k + 1) / blocks);
+    const In* src = x + pl * plane + static_cast<int64_t>(r0) * w;
+    const int64_t count = static_cast<int64_t>(r1 - r0) * w;
+    if (!store) {
+      shift_copy<false>(src, count, 0.0, out, &s1[u], &s2[u]);
+      continue;
+    }
     Out* dst = out + pl * hp * static_cast<int64_t>(w);
-    shift_copy(x + pl * plane + static_cast<int64_t>(r0) * w, static_cast<int64_t>(r1 - r0) * w, shift[pl / channels],
-               dst + static_cast<int64_t>(r0) * w, &s1[u], &s2[u]);
+    shift_copy<true>(src, count, shift[pl / channels], dst + static_cast<int64_t>(r0) * w, &s1[u], &s2[u]);
     if (k == blocks - 1 && hp != h) std::fill(dst + plane, dst + plane + w, Out(0));  // the appended zero row
   }
   const double count = static_cast<double>(per_image);

@@ -2,7 +2,8 @@
 //   fsds_prepare_*: x [n, channels, h, w] (any listed dtype) -> out [n, channels, hp, w] float
 //     (float64 for float64 input), hp = h + h % 2, out = x - shift[b] with a zero row appended
 //     when h is odd; shift [n] a pilot mean (so the copy is centred near 0); mean, stdev [n]: the
-//     exact mean and unbiased std of each image's channels*h*w values.
+//     exact mean and unbiased std of each image's channels*h*w values. out = nullptr: the moments
+//     only (nothing written, shift set to 0), for inputs the FFT can read as they are.
 //   fsds_sums_*: xp, xt [n, channels, hp, wr] complex (re, im), the rfft2 of prepared images
 //     (wr = w/2 + 1) -> num, den [n]. w_mean_*: w * (mean - shift) per image, the mean still in
 //     the prepared copy; inv_std_*: 1 / stdev per image.

@@ -133,6 +133,52 @@ def test_float32_accuracy(shape):
     assert err_cpp.max() <= 2 * err_ref.max() + 1e-6
 
 
+class _PrepareSpy:
+    """lpfk._C with fsds_prepare recorded: whether each call wrote a centred copy."""
+
+    def __init__(self, ext):
+        self.ext, self.copies = ext, []
+
+    def __getattr__(self, name):
+        return getattr(self.ext, name)
+
+    def fsds_prepare(self, *args):
+        self.copies.append(args[6] != 0)  # out pointer 0: the moments only
+        return self.ext.fsds_prepare(*args)
+
+
+@pytest.mark.parametrize(
+    "offset, route",
+    [(0.0, "direct"), (2.9, "direct"), (3.2, "copy"), (50.0, "copy")],
+    ids=["mean_0", "mean_2.9_std", "mean_3.2_std_copy", "mean_50_std_copy"],
+)
+def test_cpp_routes_float32(monkeypatch, offset, route):
+    """float32 images of even H whose |mean| is at most DIRECT_MEAN_STDS stds are transformed as
+    they are (a moments-only pass), others through the centred copy; both routes keep within the
+    float32 contract of the float64 oracle and within twice the reference's error."""
+    from lpfk.ops import dispatch
+    from lpfk.ops import fsds as fsds_module
+
+    spy = _PrepareSpy(dispatch.extension())
+    monkeypatch.setattr(dispatch, "extension", lambda: spy)
+    g = torch.Generator().manual_seed(3)
+    t = smooth_image((2, 3, 64, 90), generator=g)
+    t = (t - t.mean(dim=(1, 2, 3), keepdim=True)) / t.std(dim=(1, 2, 3), keepdim=True)
+    t = 0.1 * (t + offset)  # |mean| / std = offset
+    p = (t + 0.002 * torch.randn(t.shape, generator=g, dtype=torch.float64)).float().double()
+    t = t.float().double()  # the oracle sees the float32-rounded images
+    ratio = (t.mean(dim=(1, 2, 3)).abs() / t.std(dim=(1, 2, 3))).max().item()
+    assert (ratio <= fsds_module.DIRECT_MEAN_STDS) == (route == "direct"), ratio
+    want = np.array([oracles.fsds(p[i].numpy(), t[i].numpy()) for i in range(2)])
+    got = lpfk.fsds(p.float(), t.float(), backend="cpp").double().numpy()
+    err_ref = np.abs(lpfk.fsds(p.float(), t.float(), backend="torch").double().numpy() - want)
+    assert spy.copies == ([False, False] if route == "direct" else [False, True, False, True])
+    assert np.abs(got - want).max() <= 2 * err_ref.max() + 1e-6
+    assert np.abs(got - want).max() < 1e-4
+    same = lpfk.fsds(t.float(), t.float().clone(), backend="cpp")
+    assert torch.isinf(same).all() and (same > 0).all()  # identical images: exactly +inf
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_shapes_and_reductions(backend):
     t = smooth_image((2, 3, 3, 12, 10))

@@ -137,10 +137,11 @@ __attribute__((always_inline)) inline v4d load_pair(const Cplx<T>* a, const Cplx
 // (z_t, or z_p) are kept in separate registers, so a column costs a few loads, converts and
 // adds, with no shuffles; the Rows rows' prefix sums are independent chains. The carries
 // (D then reference, 8 doubles: one cache line per column) are read and written once per Rows rows.
-template <class T, bool ByPred, int Rows>
+// Track: also add each row's D (and reference) to colsum, per column (see scan_block).
+template <class T, bool ByPred, int Rows, bool Track>
 __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cplx<T>* xt, int i, int h, int hp,
                                                      int wr, double wmp, double isp, double wmt, double ist,
-                                                     v4d* carry, v4d& acc_d, v4d& acc_r) {
+                                                     v4d* carry, v4d* colsum, v4d& acc_d, v4d& acc_r) {
   const Cplx<T>* p0[Rows];
   const Cplx<T>* t0[Rows];
   const Cplx<T>* p1[Rows];
@@ -170,57 +171,118 @@ __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cp
       }
     }
     v4d cd = carry[2 * c], cr = carry[2 * c + 1];
+    v4d sd = {0, 0, 0, 0}, sr = {0, 0, 0, 0};
     for (int k = 0; k < Rows; ++k) {
       cd += pref_d[k];
       cr += pref_r[k];
       acc_d += cd * cd;
       acc_r += cr * cr;
+      if constexpr (Track) {
+        sd += cd;
+        sr += cr;
+      }
     }
     carry[2 * c] = cd;
     carry[2 * c + 1] = cr;
+    if constexpr (Track) {
+      colsum[2 * c] += sd;
+      colsum[2 * c + 1] += sr;
+    }
   }
 }
 
-template <class T, bool ByPred>
-LPFK_CLONES void scan_channel(const T* xp, const T* xt, int h, int hp, int wr, double wmp, double isp, double wmt,
-                              double ist, double* carry, double* num, double* den) {
+// Steps i0 .. i1-1 of both parts of one (image, channel) spectrum, as if the prefix sums started
+// at step i0: on return carry[c] holds the block's D at its last step (its contribution to every
+// later step's D), num / den its sum of |D|^2 (four lanes each) and, with Track, colsum[c] the
+// sum of its D over its steps. A later block adds P (the earlier blocks' carries) to its D:
+// sum |D + P|^2 = sum |D|^2 + 2 P . colsum + steps |P|^2, lane by lane (combine_blocks).
+template <class T, bool ByPred, bool Track>
+LPFK_CLONES void scan_block(const T* xp, const T* xt, int i0, int i1, int h, int hp, int wr, double wmp, double isp,
+                            double wmt, double ist, double* carry, double* colsum, v4d* num, v4d* den) {
   std::fill(carry, carry + 8 * static_cast<int64_t>(wr), 0.0);
+  if (Track) std::fill(colsum, colsum + 8 * static_cast<int64_t>(wr), 0.0);
   const Cplx<T>* p = reinterpret_cast<const Cplx<T>*>(xp);
   const Cplx<T>* t = reinterpret_cast<const Cplx<T>*>(xt);
   v4d* cc = reinterpret_cast<v4d*>(carry);
+  v4d* cs = reinterpret_cast<v4d*>(colsum);
   v4d acc_d = {0, 0, 0, 0}, acc_r = {0, 0, 0, 0};
-  const int half = hp / 2;
-  int i = 0;
-  for (; i + 1 < half; i += 2) scan_rows<T, ByPred, 2>(p, t, i, h, hp, wr, wmp, isp, wmt, ist, cc, acc_d, acc_r);
-  if (i < half) scan_rows<T, ByPred, 1>(p, t, i, h, hp, wr, wmp, isp, wmt, ist, cc, acc_d, acc_r);
-  *num = (acc_d[0] + acc_d[1]) + (acc_d[2] + acc_d[3]);
-  *den = (acc_r[0] + acc_r[1]) + (acc_r[2] + acc_r[3]);
+  int i = i0;
+  for (; i + 1 < i1; i += 2)
+    scan_rows<T, ByPred, 2, Track>(p, t, i, h, hp, wr, wmp, isp, wmt, ist, cc, cs, acc_d, acc_r);
+  if (i < i1) scan_rows<T, ByPred, 1, Track>(p, t, i, h, hp, wr, wmp, isp, wmt, ist, cc, cs, acc_d, acc_r);
+  *num = acc_d;
+  *den = acc_r;
+}
+
+// Row blocks per (image, channel) spectrum: a function of the shape only (never of the thread
+// count), about 64 steps or more each, at most 8.
+int scan_blocks(int hp) { return std::max(1, std::min(8, (hp / 2) / 64)); }
+
+double lane_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
+
+// The num / den of one (image, channel) from its blocks' results, in block order (deterministic).
+// prefix: 8 * wr doubles of scratch, 32-byte aligned.
+void combine_blocks(int blocks, int half, int wr, const double* carries, const double* colsums, const v4d* nums,
+                    const v4d* dens, double* prefix, double* num, double* den) {
+  const int64_t stride = 8 * static_cast<int64_t>(wr);
+  std::fill(prefix, prefix + stride, 0.0);  // P: the D of the last step before the block
+  v4d n = nums[0], d = dens[0];
+  v4d* pp = reinterpret_cast<v4d*>(prefix);
+  for (int k = 1; k < blocks; ++k) {
+    const v4d* prev = reinterpret_cast<const v4d*>(carries + (k - 1) * stride);
+    const v4d* cs = reinterpret_cast<const v4d*>(colsums + k * stride);
+    const double steps = static_cast<double>(half * (k + 1) / blocks - half * k / blocks);
+    v4d tn = nums[k], td = dens[k];
+    for (int c = 0; c < wr; ++c) {
+      pp[2 * c] += prev[2 * c];
+      pp[2 * c + 1] += prev[2 * c + 1];
+      tn += (2.0 * cs[2 * c] + steps * pp[2 * c]) * pp[2 * c];
+      td += (2.0 * cs[2 * c + 1] + steps * pp[2 * c + 1]) * pp[2 * c + 1];
+    }
+    n += tn;
+    d += td;
+  }
+  *num = lane_sum(n);
+  *den = lane_sum(d);
 }
 
 template <class T>
 void sums_impl(const T* xp, const T* xt, int64_t n_images, int64_t channels, int h, int hp, int wr,
                const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
                bool by_pred, double* num, double* den, int threads) {
-  const int64_t units = n_images * channels;
+  // Units of work: (image, channel, block of steps), so that e.g. one RGB pair keeps 2 threads
+  // busy (3 whole channels would leave one thread idle for a third of the time).
+  const int half = hp / 2, blocks = scan_blocks(hp);
+  const int64_t planes = n_images * channels, units = planes * blocks;
   const int64_t plane = 2 * static_cast<int64_t>(hp) * wr;  // scalars per channel spectrum
-  std::vector<double> part_num(units), part_den(units);
-#pragma omp parallel num_threads(threads)
-  {
-    std::vector<double, AlignedAlloc<double>> carry(8 * static_cast<size_t>(wr));
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t u = 0; u < units; ++u) {
-      const int64_t b = u / channels;
-      const T* p = xp + u * plane;
-      const T* t = xt + u * plane;
-      if (by_pred) {
-        scan_channel<T, true>(p, t, h, hp, wr, w_mean_p[b], inv_std_p[b], w_mean_t[b], inv_std_t[b], carry.data(),
-                              &part_num[u], &part_den[u]);
-      } else {
-        scan_channel<T, false>(p, t, h, hp, wr, w_mean_p[b], inv_std_p[b], w_mean_t[b], inv_std_t[b], carry.data(),
-                               &part_num[u], &part_den[u]);
-      }
+  const int64_t stride = 8 * static_cast<int64_t>(wr);
+  // per unit: its last carry and (blocks after the first) its column sums, kept until combined
+  std::vector<double, AlignedAlloc<double>> carries(units * stride), colsums(blocks > 1 ? units * stride : 0);
+  std::vector<v4d, AlignedAlloc<v4d>> nums(units), dens(units);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t pl = u / blocks, b = pl / channels;
+    const int k = static_cast<int>(u % blocks);
+    const int i0 = half * k / blocks, i1 = half * (k + 1) / blocks;
+    const T* p = xp + pl * plane;
+    const T* t = xt + pl * plane;
+    double* carry = carries.data() + u * stride;
+    double* colsum = k > 0 ? colsums.data() + u * stride : nullptr;
+    const double a = w_mean_p[b], ia = inv_std_p[b], c = w_mean_t[b], ic = inv_std_t[b];
+    if (by_pred) {
+      if (k > 0) scan_block<T, true, true>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
+      else scan_block<T, true, false>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
+    } else {
+      if (k > 0) scan_block<T, false, true>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
+      else scan_block<T, false, false>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
     }
   }
+  std::vector<double, AlignedAlloc<double>> prefix(stride);
+  std::vector<double> part_num(planes), part_den(planes);
+  for (int64_t pl = 0; pl < planes; ++pl)
+    combine_blocks(blocks, half, wr, carries.data() + pl * blocks * stride,
+                   blocks > 1 ? colsums.data() + pl * blocks * stride : nullptr, nums.data() + pl * blocks,
+                   dens.data() + pl * blocks, prefix.data(), &part_num[pl], &part_den[pl]);
   for (int64_t b = 0; b < n_images; ++b) {  // channels summed in order: deterministic
     double sn = 0.0, sd = 0.0;
     for (int64_t c = 0; c < channels; ++c) {

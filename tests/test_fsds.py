@@ -179,6 +179,29 @@ def test_cpp_routes_float32(monkeypatch, offset, route):
     assert torch.isinf(same).all() and (same > 0).all()  # identical images: exactly +inf
 
 
+@pytest.mark.parametrize("shape", [(1, 255, 40), (2, 256, 21), (1, 385, 18), (3, 1031, 9)], ids=str)
+def test_cpp_scan_row_blocks(shape):
+    """The cpp scan cuts each channel's Hp/2 steps into blocks of 64 or more (1, 2, 3 and 8 blocks
+    here), scanned apart and joined by the earlier blocks' last D (csrc/fsds_cpu.cpp,
+    combine_blocks): equal to the float64 oracle on 1 and 2 threads."""
+    g = torch.Generator().manual_seed(5)
+    t = smooth_image((2, *shape), generator=g)
+    p = t + 0.05 * torch.randn(t.shape, generator=g, dtype=torch.float64)
+    for by_pred in (False, True):
+        want = [oracles.fsds(p[i].numpy(), t[i].numpy(), by_prediction=by_pred) for i in range(2)]
+        norm = "prediction" if by_pred else "target"
+        threads = torch.get_num_threads()
+        try:
+            torch.set_num_threads(1)
+            one = lpfk.fsds(p, t, normalize_by=norm, backend="cpp")
+            torch.set_num_threads(2)
+            two = lpfk.fsds(p, t, normalize_by=norm, backend="cpp")
+        finally:
+            torch.set_num_threads(threads)
+        np.testing.assert_allclose(two.numpy(), want, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(one.numpy(), want, rtol=0, atol=1e-9)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_shapes_and_reductions(backend):
     t = smooth_image((2, 3, 3, 12, 10))

@@ -11,12 +11,14 @@ import pytest
 
 from lpfk import cli
 from lpfk.cli import main
+from lpfk.commands import demo
 from lpfk.commands._output import Output, OutputExistsError
 
 
 def test_demo_writes_table_and_plot(tmp_path, capsys):
-    """The main job's eval and spectra steps (HyRA and LAM have their own tests)."""
-    assert main(["demo", "--out", str(tmp_path), "--skip", "hyra", "lam"]) == 0
+    """The main job's eval and spectra steps on the bundled example (HyRA and LAM have their own
+    tests; the real-data case and the choice between them: tests/test_demo.py)."""
+    assert main(["demo", "--bundled", "--out", str(tmp_path), "--skip", "hyra", "lam"]) == 0
     out = capsys.readouterr().out
     assert "bicubic_x4" in out and "fsds" in out
     rows = list(csv.DictReader(open(tmp_path / "eval" / "results.csv")))
@@ -38,11 +40,16 @@ def test_demo_writes_table_and_plot(tmp_path, capsys):
 
 def test_demo_hyra_and_lam_steps(tmp_path, capsys):
     """The main command's analysis steps (the eval/spectra steps are tested above)."""
-    assert main(["demo", "--out", str(tmp_path), "--skip", "eval", "spectra"]) == 0
+    assert main(["demo", "--bundled", "--out", str(tmp_path), "--skip", "eval", "spectra"]) == 0
     out = capsys.readouterr().out
     assert "HyRA" in out and "LAM" in out
     assert list((tmp_path / "hyra").glob("*.png")) and list((tmp_path / "lam").glob("*.png"))
     assert list((tmp_path / "lam").glob("*.json"))
+    # both analyse the bundled network on the bundled image (passed in by the demo, not rebuilt)
+    for step in ("hyra/hyra.json", "lam/lam.json"):
+        record = json.loads((tmp_path / step).read_text())
+        assert record["model"] == demo.BUNDLED_NETWORK and record["image"] == "example HR/0001.png"
+    assert f"HyRA of {demo.BUNDLED_NETWORK} on example HR/0001.png:" in out
 
 
 def test_bad_input_is_one_clear_line(tmp_path):
@@ -66,21 +73,23 @@ def _lpfk(*argv: str, cwd=None) -> subprocess.CompletedProcess:
 def test_demo_never_replaces_what_it_did_not_write(tmp_path, capsys):
     """Before: the demo ran eval with --overwrite into lpfk eval's own default output."""
     out = tmp_path / "d"
-    assert main(["demo", "--out", str(out), "--skip", "hyra", "lam", "spectra"]) == 0
+    assert main(["demo", "--bundled", "--out", str(out), "--skip", "hyra", "lam", "spectra"]) == 0
     rows = out / "eval" / "results.csv"
     rows.write_text("a user's own rows\n")
     capsys.readouterr()
-    assert main(["demo", "--out", str(out), "--skip", "hyra", "lam", "spectra"]) == 2
+    assert main(["demo", "--bundled", "--out", str(out), "--skip", "hyra", "lam", "spectra"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(rows) in err and "--overwrite" in err
     assert rows.read_text() == "a user's own rows\n"
     # a refusal comes before any work: the spectra step would have written its files first
     (out / "lam").mkdir()
     (out / "lam" / "mine.txt").write_text("x")
-    assert main(["demo", "--out", str(out / "x"), "--skip", "eval", "hyra", "lam"]) == 0
-    assert main(["demo", "--out", str(out), "--skip", "eval", "hyra"]) == 2
+    assert main(["demo", "--bundled", "--out", str(out / "x"), "--skip", "eval", "hyra", "lam"]) == 0
+    assert main(["demo", "--bundled", "--out", str(out), "--skip", "eval", "hyra"]) == 2
     assert "holds files" in capsys.readouterr().err and not (out / "spectra").exists()
-    assert main(["demo", "--out", str(out), "--skip", "hyra", "lam", "spectra", "--overwrite"]) == 0
+    assert (
+        main(["demo", "--bundled", "--out", str(out), "--skip", "hyra", "lam", "spectra", "--overwrite"]) == 0
+    )
     assert rows.read_text().startswith("method,") or "fsds" in rows.read_text().splitlines()[0]
 
 

@@ -84,9 +84,11 @@ def test_hyra_command(tmp_path, capsys):
 
 
 def test_demo_function(tmp_path):
+    from lpfk.commands.demo import bundled_case
     from lpfk.commands.hyra import demo
 
-    text = demo(tmp_path)
+    case = bundled_case()
+    text = demo(tmp_path, case.model, case.hyra_lr, network=case.network, image=case.image)
     s = json.loads((tmp_path / "hyra.json").read_text())
     assert "MSRResNet x4" in text and s["lr_size"] == [24, 32]
     # a trained network: DC gain near 1, negative lobes, which clamping would cut off

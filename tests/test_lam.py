@@ -482,7 +482,12 @@ def test_command_line(tmp_path, fixture_case, capsys):
 
 
 def test_demo(tmp_path):
-    text = lam_demo(tmp_path)
+    from lpfk.commands.demo import bundled_case
+
+    case = bundled_case()
+    text = lam_demo(
+        tmp_path, case.model, case.lr, case.windows, network=case.network, image=case.image, stem=case.stem
+    )
     summary = json.loads((tmp_path / "lam.json").read_text())
     assert len(summary["windows"]) == 2 and "DI =" in text
     assert all((tmp_path / w["panel"]).exists() for w in summary["windows"])

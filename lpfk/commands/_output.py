@@ -116,3 +116,23 @@ class Output:
         """One line: ``wrote a, b, c`` (or ``wrote nothing``)."""
         files = self.written()
         return "wrote " + (", ".join(str(f) for f in files) if files else "nothing")
+
+
+def write_png(image, path: str | Path) -> Path:
+    """An image [C, H, W] (C = 1 or 3) in [0, 1] as an 8-bit PNG: clamped, rounded; written under
+    a temporary name first, so a file under the final name is never half-written."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    if not isinstance(image, torch.Tensor) or image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(
+            f"write_png: expected an image [C, H, W] with C = 1 or 3, got {getattr(image, 'shape', type(image).__name__)}"
+        )
+    arr = (image.detach().double().cpu().clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    pil = Image.fromarray(arr[0] if arr.shape[0] == 1 else np.ascontiguousarray(arr.transpose(1, 2, 0)))
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pil.save(tmp, format="PNG")
+    tmp.replace(path)
+    return path

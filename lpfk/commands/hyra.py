@@ -273,30 +273,27 @@ def format_report(rep: Report) -> str:
     return "\n".join(lines)
 
 
-def demo(out_dir: str | Path) -> str:
-    """HyRA, the sinc analysis and the shift variance of the bundled trained tiny MSRResNet x4 on
-    the bundled example image (no download, about 20 s on 2 CPU cores); figures and hyra.json in
-    ``out_dir``; returns a short text summary.
+def demo(out_dir: str | Path, model: nn.Module, lr: torch.Tensor, *, network: str, image: str) -> str:
+    """HyRA, the sinc analysis and the shift variance of ``model`` on one LR image [C, h, w]
+    (``lpfk demo``'s third step: the bundled trained tiny MSRResNet x4 on the bundled example
+    image, or a trained network of the real extra on a photograph); figures and hyra.json in
+    ``out_dir``; returns a short text summary. ``network`` and ``image`` name them in both.
 
     HyRA linearises at the image's mean colour with small impulses (a = 0.05), where L(x) is the
     blurred image and N(x) carries the edges; the kernel is also measured in the published
-    setting (a = 1 on black, sinc_published.png), where this small network is far from linear."""
-    from lpfk.analysis.hyra import lr_from_hr
+    setting (a = 1 on black, sinc_published.png), where a small network is far from linear.
+    The cost is one forward per LR pixel and channel: keep ``lr`` small (24 x 32 takes about
+    20 s for the tiny network on 2 CPU cores)."""
     from lpfk.analysis.sinc import sinc_analysis
-    from lpfk.evaluation.images import example_dir, read_image, to_unit
-    from lpfk.models.demo import DEMO_CONFIG, demo_model
     from lpfk.plots.sinc import plot_sinc
 
-    model = demo_model()
-    hr = to_unit(read_image(example_dir() / "HR" / "0001.png"))
-    lr = lr_from_hr(hr, DEMO_CONFIG["scale"])
-    desc = {"model": "demo (tiny MSRResNet x4, bundled weights)", "image": "example HR/0001.png"}
+    desc = {"model": network, "image": image}
     rep = report(model, lr, out_dir, amplitude=0.05, background="mean", description=desc)
     a = sinc_analysis(model, tuple(lr.shape[-2:]))
     plot_sinc(a, Path(out_dir) / "sinc_published.png", title="impulse of 1 on black (the published setting)")
     rep.sinc_published_setting = a.summary()
     rep.write(Path(out_dir))
-    return "HyRA of the bundled tiny MSRResNet x4 on the example image:\n" + format_report(rep)
+    return f"HyRA of {network} on {image}:\n" + format_report(rep)
 
 
 # ----------------------------------------------------------------------------------------------

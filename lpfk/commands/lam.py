@@ -8,10 +8,13 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lpfk.commands._model import add_model_args, build_model
 
-_DEMO_WINDOWS = [(40, 56, 16), (8, 8, 16)]
+if TYPE_CHECKING:  # torch is imported inside the functions: ``lpfk --help`` stays fast
+    import torch
+    from torch import nn
 
 
 def add_parser(sub) -> None:
@@ -180,27 +183,36 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo(out_dir: str | Path) -> str:
-    """LAM on the bundled example image (lpfk/data/example/HR/0001.png, bicubic x4 to 24 x 32) with
-    the bundled trained demo network (a tiny MSRResNet x4): two windows in one call, figures and
-    lam.json in ``out_dir``. Returns a short text report. About a second on a CPU."""
-    from lpfk.analysis.lam import downscale, lam
-    from lpfk.evaluation.images import example_dir, read_image
-    from lpfk.models.demo import demo_model
+def demo(
+    out_dir: str | Path,
+    model: nn.Module,
+    lr: torch.Tensor,
+    windows: list[tuple[int, int, int]],
+    *,
+    network: str,
+    image: str,
+    stem: str = "lam",
+    hr: torch.Tensor | None = None,
+) -> str:
+    """LAM of ``model`` on one LR image [3, h, w] (``lpfk demo``'s fourth step: the bundled trained
+    tiny MSRResNet x4 on the bundled example image, or a trained network of the real extra on a
+    photograph): all ``windows`` (ROW, COL, SIZE in SR pixels) in one call, figures (drawn on
+    ``hr`` when given, named ``<stem>_r<ROW>_c<COL>_*.png``) and lam.json in ``out_dir``;
+    ``network`` and ``image`` name them there.
+    Returns a short text report. About a second for the bundled case on a CPU."""
+    from lpfk.analysis.lam import lam
     from lpfk.plots.lam import save_figures
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    src = example_dir() / "HR" / "0001.png"
-    lr, hr = downscale(read_image(src).float() / 255, 4)
     t0 = time.perf_counter()
-    res = lam(demo_model(), lr, windows=_DEMO_WINDOWS)
+    res = lam(model, lr, windows=windows)
     seconds = time.perf_counter() - t0
     rows, lines = [], []
     for k, win in enumerate(res.windows):
-        stem = f"lam_0001_r{win[0]}_c{win[1]}"
+        name = f"{stem}_r{win[0]}_c{win[1]}"
         di = float(res.diffusion_index[k])
-        figs = save_figures(lr, res.output, res.map[k], win, out_dir, stem=stem, diffusion_index=di, hr=hr)
+        figs = save_figures(lr, res.output, res.map[k], win, out_dir, stem=name, diffusion_index=di, hr=hr)
         rows.append(
             {
                 "window": list(win),
@@ -215,8 +227,8 @@ def demo(out_dir: str | Path) -> str:
             f"  window (row {win[0]}, col {win[1]}, {win[2]} x {win[3]}): DI = {di:.2f}  -> {figs['panel']}"
         )
     summary = {
-        "image": str(src),
-        "model": "demo (tiny MSRResNet x4, bundled weights)",
+        "image": image,
+        "model": network,
         "lr_shape": list(lr.shape),
         "sigma": 1.2,
         "fold": 50,
@@ -225,5 +237,6 @@ def demo(out_dir: str | Path) -> str:
         "windows": rows,
     }
     (out_dir / "lam.json").write_text(json.dumps(summary, indent=2))
-    head = f"LAM on {src.name} (LR {lr.shape[-2]} x {lr.shape[-1]}, x4, the bundled demo network): {seconds:.2f} s"
+    scale = res.output.shape[-1] // lr.shape[-1]
+    head = f"LAM of {network} on {image} (LR {lr.shape[-2]} x {lr.shape[-1]}, x{scale}): {seconds:.2f} s"
     return "\n".join([head, *lines, f"  wrote {out_dir / 'lam.json'}"])

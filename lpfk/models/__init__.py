@@ -211,4 +211,5 @@ from lpfk.models import rrdbnet as _rrdbnet  # noqa: E402,F401
 from lpfk.models import srvggnet as _srvggnet  # noqa: E402,F401
 from lpfk.models import swinir as _swinir  # noqa: E402,F401
 from lpfk.models import tiny as _tiny  # noqa: E402,F401  (registers its models)
+from lpfk.models.bicubic import Bicubic  # noqa: E402,F401
 from lpfk.models.ncnn_files import from_ncnn  # noqa: E402,F401

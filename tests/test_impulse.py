@@ -207,6 +207,18 @@ def test_batching_budget_and_progress(capsys):
     assert b.info["batch_size"] == 7
     torch.testing.assert_close(a.responses, b.responses, rtol=0, atol=1e-6)
     assert "impulse responses" in capsys.readouterr().err
+    # the default size: even batches, the background output from a spare slot of the last one
+    c = impulse_responses(model, (14, 13), 4)
+    assert c.info["forwards"] * c.info["batch_size"] > c.info["images"] or c.info["batch_size"] == 1
+    torch.testing.assert_close(c.responses, a.responses, rtol=0, atol=1e-6)
+
+
+def test_balanced_batches_leave_a_spare_slot():
+    from lpfk.analysis.impulse import _balanced
+
+    assert _balanced(64, 256) == 52  # 5 forwards of 52 (260 slots) instead of 4 of 64 + 1 of background
+    assert _balanced(15, 256) == 15 and _balanced(4, 8) == 3
+    assert _balanced(1, 10) == 1 and _balanced(64, 1) == 1 and _balanced(64, 5) == 3
 
 
 def test_positions_forms():

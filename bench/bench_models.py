@@ -30,8 +30,9 @@ first run at load 4-7 in brackets):
 
 What limits each ratio:
 
-- Impulse responses, both networks: no packing and no canvas. RRDBNet-23's 23 blocks of
-  5-convolution dense blocks reach about 350 LR pixels from the impulse, and SwinIR's
+- Impulse responses, both networks: no packing and no canvas. RRDBNet-23's 23 blocks of three
+  5-convolution dense blocks (345 3 x 3 convolutions in a row) reach about 350 LR pixels from the
+  impulse, and SwinIR's
   shifted-window attention makes one pixel reach its whole 8 x 8 window and, stacked over 12
   shifted blocks, the whole image (the probe says ``window-global``): on any affordable input
   every response covers the whole output, so one impulse per image is all there is, and lpfk's
@@ -43,17 +44,20 @@ What limits each ratio:
   whole extra batch (25 % of the work at 256 images in batches of 64).
 - LAM, both networks: the path points go through in batches with no weight gradients and the
   backward of the tail convolutions is formed only where the gradient is non-zero, but the
-  window's receptive field covers nearly the whole 64 x 64 input (no crop in the body), a batch
-  of RRDBNet-23 points keeps about 1 GB of activations (so the 128 MiB CPU budget runs one point
-  per batch), and lpfk's fixed cost (the endpoint forwards F(x), F(baseline)) weighs 10x more at
+  window's receptive field covers nearly the whole 64 x 64 input (no crop in the body), one
+  point keeps 0.98 GB of saved activations for RRDBNet-23 and 0.57 GB for SwinIR (so the
+  128 MiB CPU budget runs one point per batch, as the published loop does), and lpfk's fixed cost (the endpoint forwards F(x), F(baseline)) weighs 10x more at
   fold 5 than at the published 50: the ratio at fold 50 is at least the one measured here. The
   gain is the skipped weight gradients (a third of RRDBNet's convolution backward) and the
   cropped tail. SwinIR's time goes mostly to attention work without weights (profiled, one
   point: batched matmuls 27 %, window-partition and roll copies 17 %, softmax 10 %, against 13 %
   for the linear layers), the same on both sides: skipping weight gradients saves about a tenth.
 
-No guards: every ratio here is informational (targets None), recorded in the JSON. In the smoke
-run (``--benchmark-disable``) each body runs once on tiny configurations (one block, 8 features).
+Guards: the issue sets no targets (recorded as None). RRDBNet-23's impulse ratio is asserted at
+1.2x positions/s (``IMPULSE_GUARD``: its rounds stayed within 1.47-2.1x), which catches the loss
+of the batching gain on a deep convolution network; the SwinIR impulse ratio (rounds 1.2-2.3x)
+and both LAM ratios (1.1-1.7x, IQR up to 0.7) move too much with the load and are recorded
+only. In the smoke run (``--benchmark-disable``) each body runs once on tiny configurations (one block, 8 features).
 """
 
 import importlib
@@ -87,6 +91,9 @@ IDS = {"rrdbnet": "rrdbnet23", "swinir": "swinir_light_x4"}
 
 SIZE, SAMPLE = (16, 16), 24  # impulse responses: all positions of SIZE, the baseline on SAMPLE
 SMOKE_SIZE, SMOKE_SAMPLE = (8, 8), 4
+# the impulse benchmark's guard, positions/s: RRDBNet-23's batching gain (1.74x, 2.01x measured,
+# rounds within 1.47-2.1x) held with margin; SwinIR's rounds spread 1.2-2.3x, so it is recorded only
+IMPULSE_GUARD = {"rrdbnet": 1.2, "swinir": None}
 FOLD = {"rrdbnet": 5, "swinir": 10}  # LAM: the published 50 cut for both sides (module docstring)
 SMOKE_FOLD = 2
 WINDOW = (120, 100, 16)  # row, col, size in SR pixels: the published demo's, inside 256 x 256
@@ -133,10 +140,11 @@ def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark, name):
         return r
 
     # the harness's speedup is time(baseline on n_sample) / time(lpfk on n_pos); rates scale by n_pos / n_sample
+    guard = IMPULSE_GUARD[name]
     speedup = ratio(
         lpfk_route,
         baseline,
-        min_speedup=None,
+        min_speedup=None if guard is None else guard * n_sample / n_pos,
         rounds=3,
         warmup=0,
         record_rounds=1,
@@ -151,6 +159,7 @@ def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark, name):
             "baseline_positions": n_sample,
             "positions_per_s_ratio": rate_ratio,
             "target_positions_per_s_ratio": None,
+            "guard_positions_per_s_ratio": guard,
             "receptive_field": str(rf),
             "window_global": rf.window_global,
             "route": {
@@ -160,7 +169,8 @@ def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark, name):
     )
     if harness.timed():  # the smoke configurations are small enough to be local
         assert not rf.local and rf.window_global == (name == "swinir")
-    print(f"  positions/s: {rate_ratio:.2f}x one impulse per forward (informational); {rf}; route {info}")
+    shown = "informational" if guard is None else f"guard {guard}x"
+    print(f"  positions/s: {rate_ratio:.2f}x one impulse per forward ({shown}); {rf}; route {info}")
 
 
 @pytest.mark.parametrize("name", list(NETS), ids=list(IDS.values()))

@@ -18,13 +18,14 @@ classical x4, 11.9 M parameters, took 2.9x longer per forward of a 32 x 32 input
     equally (RRDBNet-23: one point's forward + backward is about 9 s here, so fold 50 would be
     7-8 minutes per round of the published loop).
 
-Measured (Dec 1 2026, the shared 2 cores at load average 3-4; medians of 3 rounds, one run; a
-first run at load 4-7 in brackets):
+Measured (Dec 1 2026, the shared 2 cores at load average 3-4; medians of 3 rounds, one run; in
+brackets the other runs: impulse at load 4-7 before the batch fix and at load 1-4 after it, LAM
+at load 4-7):
 
 | benchmark | lpfk | baseline | ratio |
 |---|---|---|---|
-| impulse, RRDBNet-23, all 256 positions of 16 x 16 | 25.2 s | one per forward: 4.12 s for 24 | 1.74x positions/s (2.01x) |
-| impulse, SwinIR light x4, the same | 17.1 s | 1.92 s for 24 | 1.70x (0.93x before the batch fix) |
+| impulse, RRDBNet-23, all 256 positions of 16 x 16 | 25.2 s | one per forward: 4.12 s for 24 | 1.74x positions/s (2.01x, 1.88x) |
+| impulse, SwinIR light x4, the same | 17.1 s | 1.92 s for 24 | 1.70x (0.93x before the batch fix, 1.03x) |
 | LAM, RRDBNet-23, fold 5 | 18.7 s | the published loop: 27.4 s | 1.47x (1.70x) |
 | LAM, SwinIR light x4, fold 10 | 11.2 s | 12.9 s | 1.10x (1.27x) |
 
@@ -32,16 +33,18 @@ What limits each ratio:
 
 - Impulse responses, both networks: no packing and no canvas. RRDBNet-23's 23 blocks of three
   5-convolution dense blocks (345 3 x 3 convolutions in a row) reach about 350 LR pixels from the
-  impulse, and SwinIR's
-  shifted-window attention makes one pixel reach its whole 8 x 8 window and, stacked over 12
-  shifted blocks, the whole image (the probe says ``window-global``): on any affordable input
-  every response covers the whole output, so one impulse per image is all there is, and lpfk's
-  only lever left is batching (impulse images per forward under the memory budget). The ratio is
-  what a batch of small images gains over batch-1 forwards: per-layer overheads amortised over
-  the batch, larger GEMMs (measured separately per image: 2.0x for RRDBNet at batches of 8-16,
-  1.3x for SwinIR at 4-32). SwinIR measured 0.93x until the batch sizing counted the attention
-  matrices and the background output came from a spare slot of the last batch instead of a
-  whole extra batch (25 % of the work at 256 images in batches of 64).
+  impulse, and SwinIR's shifted-window attention makes one pixel reach its whole 8 x 8 window
+  and, stacked over 12 shifted blocks, the whole image (the probe says ``window-global``): on any
+  affordable input every response covers the whole output, so one impulse per image is all there
+  is, and lpfk's only lever left is batching (impulse images per forward under the memory
+  budget). The ratio is what a batch of small images gains over batch-1 forwards: per-layer
+  overheads amortised over the batch, larger GEMMs (measured separately per image: 2.0x for
+  RRDBNet at batches of 8-16, 1.3x for SwinIR at 4-32). For SwinIR it is small and moves with
+  the load (rounds 1.0-2.3x): the budget picks batches of 37, and 8 run about 15 % faster per
+  image (several attention matrices are alive at once; the estimate counts the largest tensor
+  4x). SwinIR measured 0.93x until the batch sizing counted the attention matrices and the
+  background output came from a spare slot of the last batch instead of a whole extra batch
+  (25 % of the work at 256 images in batches of 64).
 - LAM, both networks: the path points go through in batches with no weight gradients and the
   backward of the tail convolutions is formed only where the gradient is non-zero, but the
   window's receptive field covers nearly the whole 64 x 64 input (no crop in the body), one
@@ -54,8 +57,8 @@ What limits each ratio:
   for the linear layers), the same on both sides: skipping weight gradients saves about a tenth.
 
 Guards: the issue sets no targets (recorded as None). RRDBNet-23's impulse ratio is asserted at
-1.2x positions/s (``IMPULSE_GUARD``: its rounds stayed within 1.47-2.1x), which catches the loss
-of the batching gain on a deep convolution network; the SwinIR impulse ratio (rounds 1.2-2.3x)
+1.2x positions/s (``IMPULSE_GUARD``: its rounds stayed within 1.47-2.1x over three runs), which catches the loss
+of the batching gain on a deep convolution network; the SwinIR impulse ratio (rounds 1.0-2.3x)
 and both LAM ratios (1.1-1.7x, IQR up to 0.7) move too much with the load and are recorded
 only. In the smoke run (``--benchmark-disable``) each body runs once on tiny configurations (one block, 8 features).
 """
@@ -91,8 +94,8 @@ IDS = {"rrdbnet": "rrdbnet23", "swinir": "swinir_light_x4"}
 
 SIZE, SAMPLE = (16, 16), 24  # impulse responses: all positions of SIZE, the baseline on SAMPLE
 SMOKE_SIZE, SMOKE_SAMPLE = (8, 8), 4
-# the impulse benchmark's guard, positions/s: RRDBNet-23's batching gain (1.74x, 2.01x measured,
-# rounds within 1.47-2.1x) held with margin; SwinIR's rounds spread 1.2-2.3x, so it is recorded only
+# the impulse benchmark's guard, positions/s: RRDBNet-23's batching gain (1.74x, 1.88x, 2.01x
+# measured, rounds within 1.47-2.1x) held with margin; SwinIR's rounds spread 1.0-2.3x: recorded only
 IMPULSE_GUARD = {"rrdbnet": 1.2, "swinir": None}
 FOLD = {"rrdbnet": 5, "swinir": 10}  # LAM: the published 50 cut for both sides (module docstring)
 SMOKE_FOLD = 2

@@ -207,6 +207,18 @@ def test_batching_budget_and_progress(capsys):
     assert b.info["batch_size"] == 7
     torch.testing.assert_close(a.responses, b.responses, rtol=0, atol=1e-6)
     assert "impulse responses" in capsys.readouterr().err
+    # the default size: even batches, the background output from a spare slot of the last one
+    c = impulse_responses(model, (14, 13), 4)
+    assert c.info["forwards"] * c.info["batch_size"] > c.info["images"] or c.info["batch_size"] == 1
+    torch.testing.assert_close(c.responses, a.responses, rtol=0, atol=1e-6)
+
+
+def test_balanced_batches_leave_a_spare_slot():
+    from lpfk.analysis.impulse import _balanced
+
+    assert _balanced(64, 256) == 52  # 5 forwards of 52 (260 slots) instead of 4 of 64 + 1 of background
+    assert _balanced(15, 256) == 15 and _balanced(4, 8) == 3
+    assert _balanced(1, 10) == 1 and _balanced(64, 1) == 1 and _balanced(64, 5) == 3
 
 
 def test_positions_forms():
@@ -246,3 +258,44 @@ def test_errors():
     # a model in training mode without mode-dependent modules computes the same: accepted
     up = nn.Sequential(nn.Upsample(scale_factor=2)).train()
     assert len(impulse_responses(up, (5, 5), "center")) == 1
+
+
+def tiny_swinir(dtype=torch.float64):
+    """SwinIR x2 with one residual group of 2 Swin blocks (the second shifted), window 4."""
+    torch.manual_seed(3)
+    cfg = dict(embed_dim=8, depths=(2,), num_heads=(2,), window_size=4, img_size=16)
+    return models.create("swinir", scale=2, upsampler="pixelshuffledirect", **cfg).to(dtype)
+
+
+def test_windowed_attention_is_reported_window_global():
+    model = tiny_swinir()
+    rf = receptive_field(model, (16, 16))  # 2 x 2 windows: the shifted block joins them all
+    assert rf.window_global and rf.attention_windows == ((4, 4),) and rf.shifted_windows
+    assert len(rf.window_modules) == 2 and rf.period(0) == rf.period(1) == 4
+    assert not rf.local and rf.reason.startswith("window-global")
+    text = str(rf)
+    assert "every output pixel of a window depends on the whole window (window 4, shifted" in text
+    assert "reaches the border of the probe" in text and rf.describe() == text
+    d = rf.as_dict()
+    assert d["window_global"] and d["attention_windows"] == [[4, 4]] and d["period_lr_px"] == [4, 4]
+    wide = receptive_field(model, (48, 48))  # bounded at this size, and still window-global
+    assert wide.local and wide.window_global and "multiples of 4 x 4" in str(wide)
+    edsr = receptive_field(small("edsr"), (40, 40))
+    assert not edsr.window_global and edsr.window_note is None and edsr.period(0) == 1
+    assert "window" not in str(edsr) and not edsr.as_dict()["window_global"]
+
+
+def test_windowed_attention_canvas_keeps_the_window_grid():
+    """A windowed network is equivariant under shifts by multiples of its window only: the canvas
+    keeps each position's place in the window, and every border distance and window place
+    matches one impulse per image on the full input."""
+    model = tiny_swinir()
+    size = (20, 46)  # rows: unbounded at this height; columns: a canvas shorter than the input
+    ys, xs = (0, 9, 19), (0, 1, 5, 18, 21, 22, 23, 24, 27, 44, 45)
+    pos = [(y, x) for y in ys for x in xs]
+    fast = impulse_responses(model, size, pos)
+    assert fast.info["equivariance"] and fast.info["canvas"][1] < size[1]
+    assert (size[1] - fast.info["canvas"][1]) % 4 == 0
+    assert fast.info["window_global"].startswith("window-global")
+    slow = impulse_responses(model, size, pos, pack=False, equivariance=False)
+    torch.testing.assert_close(fast.responses, slow.responses, rtol=0, atol=1e-12)

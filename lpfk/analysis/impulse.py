@@ -13,12 +13,17 @@ positions cheap, each exact and each checked:
   share an image (no output pixel sees two of them), so one forward gives several responses.
   The influence is measured, not assumed: a NaN at one input pixel marks every output pixel
   that depends on it (``receptive_field``); global operations (the global average pool of
-  channel attention) spread it everywhere, and such networks are not packed;
+  channel attention) spread it everywhere, and such networks are not packed. Windowed
+  self-attention (Swin-style blocks, SwinIR) is window-global: one pixel reaches its whole
+  window, and through the shifted windows the neighbouring ones; the reach then depends on the
+  position within the window, so the probe takes the widest over one window's positions;
 - translation equivariance: on a constant background the response at p depends only on p's
   distances to the borders, up to the dependency margin M (an output pixel of the response
   depends on inputs at most M LR pixels from p). Positions farther than M from a border are
   exact shifts of one another, so every position is computed on a canvas of at most
-  (2M + 1) x (2M + 1) LR pixels that has the same borders within reach.
+  (2M + 1) x (2M + 1) LR pixels that has the same borders within reach. A windowed network is
+  equivariant under shifts by multiples of its window P only: its canvas keeps every position's
+  place in the window (2M + P pixels or a few more, the same length modulo P as the input).
 
 Packed and canvas results are verified against single impulses on the full input at a few
 positions (``verify``); a mismatch falls back to one impulse per image on the full input, with
@@ -40,6 +45,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from lpfk.analysis._srnet import check_eval_mode, default_memory_budget, nan_reach
 from lpfk.progress import Progress
@@ -68,11 +74,49 @@ class ReceptiveField:
     size: tuple[int, int]
     extent: tuple[int | None, int | None, int | None, int | None]
     global_modules: tuple[str, ...] = ()
+    # windowed self-attention (``_attention_windows``): the blocks, their (rows, columns) windows
+    # and whether any of them is shifted
+    window_modules: tuple[str, ...] = ()
+    attention_windows: tuple[tuple[int, int], ...] = ()
+    shifted_windows: bool = False
 
     @property
     def local(self) -> bool:
         """True when the influence is bounded in all four directions."""
         return all(e is not None for e in self.extent)
+
+    @property
+    def window_global(self) -> bool:
+        """True when the network attends within windows (Swin-style blocks): every output pixel
+        of a window depends on the whole window, and the reach depends on where in its window a
+        pixel lies (the extent is then the widest over the positions of one window)."""
+        return bool(self.window_modules)
+
+    def period(self, axis: int) -> int:
+        """Shift (LR pixels) along ``axis`` under which the network is equivariant away from the
+        borders: the least common multiple of the attention windows, 1 without windows."""
+        return math.lcm(1, *(w[axis] for w in self.attention_windows))
+
+    @property
+    def window_note(self) -> str | None:
+        """One sentence on windowed attention (None without it)."""
+        if not self.window_global:
+            return None
+        sizes = ", ".join(str(h) if h == w else f"{h} x {w}" for h, w in self.attention_windows)
+        label = "window" if len(self.attention_windows) == 1 else "windows"
+        shifted = "shifted" if self.shifted_windows else "not shifted"
+        n = len(self.window_modules)
+        head = (
+            "window-global: every output pixel of a window depends on the whole window "
+            f"({label} {sizes}, {shifted}, {n} attention block{'s' if n != 1 else ''})"
+        )
+        if not self.local:
+            stacked = ", and stacked shifted windows carry it across windows" if self.shifted_windows else ""
+            return f"{head}{stacked}, so the influence reaches the border of the probe"
+        return (
+            f"{head}; the extent is the widest over one window's positions, and responses are shifts "
+            f"of one another only by multiples of {self.period(0)} x {self.period(1)} LR pixels"
+        )
 
     def _axis(self, axis: int) -> tuple[int | None, int | None]:
         lo, hi = self.extent[2 * axis], self.extent[2 * axis + 1]
@@ -101,19 +145,28 @@ class ReceptiveField:
         if self.global_modules:
             names = ", ".join(self.global_modules[:3]) + (" ..." if len(self.global_modules) > 3 else "")
             return f"global operation ({names}): every output pixel depends on every input pixel"
+        if self.window_global:
+            return f"{self.window_note} ({h} x {w} input)"
         return f"the influence of one pixel reaches the borders of the {h} x {w} input"
 
     def __str__(self) -> str:
         """One readable line, e.g. ``local: 28 up, 27 down, 28 left, 27 right output pixels beyond
-        the impulse's 4 x 4 block (margin 7 x 7 LR pixels)``."""
+        the impulse's 4 x 4 block (margin 7 x 7 LR pixels)``; a windowed-attention network says
+        so (``window_note``)."""
         if not self.local:
-            return f"not local: {self.reason}"
+            extra = f"; {self.window_note}" if self.window_global and self.global_modules else ""
+            return f"not local: {self.reason}{extra}"
         up, down, left, right = self.extent
         s = self.scale
+        extra = f"; {self.window_note}" if self.window_global else ""
         return (
             f"local: {up} up, {down} down, {left} left, {right} right output pixels beyond the impulse's "
-            f"{s} x {s} block (margin {self.margin(0)} x {self.margin(1)} LR pixels)"
+            f"{s} x {s} block (margin {self.margin(0)} x {self.margin(1)} LR pixels){extra}"
         )
+
+    def describe(self) -> str:
+        """The same line as ``str(rf)``."""
+        return str(self)
 
     def as_dict(self) -> dict:
         up, down, left, right = self.extent
@@ -125,6 +178,11 @@ class ReceptiveField:
             "separation_lr_px": [self.separation(0), self.separation(1)],
             "margin_lr_px": [self.margin(0), self.margin(1)],
             "reason": self.reason,
+            "window_global": self.window_global,
+            "attention_windows": [list(w) for w in self.attention_windows],
+            "shifted_windows": self.shifted_windows,
+            "period_lr_px": [self.period(0), self.period(1)],
+            "window_note": self.window_note,
         }
 
 
@@ -134,20 +192,65 @@ def _global_modules(model: nn.Module) -> tuple[str, ...]:
     )
 
 
+def _pair(v: object) -> tuple[int, int] | None:
+    """(rows, columns) of an int or a pair of ints; None for anything else."""
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v, v
+    if (
+        isinstance(v, (tuple, list))
+        and len(v) == 2
+        and all(isinstance(e, int) and not isinstance(e, bool) for e in v)
+    ):
+        return int(v[0]), int(v[1])
+    return None
+
+
+def _attention_windows(model: nn.Module) -> tuple[tuple[str, ...], tuple[tuple[int, int], ...], bool]:
+    """Swin-style blocks of ``model``: modules with an integer (or pair) ``window_size`` and
+    ``shift_size``, as lpfk.models.swinir's ``SwinTransformerBlock`` and the official SwinIR /
+    Swin2SR / HAT blocks carry them. Returns (names, distinct (rows, columns) windows, whether
+    any block is shifted)."""
+    names, sizes, shifted = [], set(), False
+    for name, m in model.named_modules():
+        ws, ss = _pair(getattr(m, "window_size", None)), _pair(getattr(m, "shift_size", None))
+        if ws is None or ss is None or min(ws) < 2:
+            continue
+        names.append(name or type(m).__name__)
+        sizes.add(ws)
+        shifted = shifted or max(ss) > 0
+    return tuple(names), tuple(sorted(sizes)), shifted
+
+
 def _probe(model: nn.Module, background: torch.Tensor, scale: int) -> ReceptiveField:
     """background: [1, C, h, w]. One forward with a NaN at the centre pixel (all channels), with
-    direct convolutions (``lpfk.analysis._srnet.nan_reach``)."""
+    direct convolutions (``lpfk.analysis._srnet.nan_reach``). A windowed-attention network's
+    reach depends on the pixel's place in its window: there the NaN goes, one per sample of the
+    same forward, to the pixels of a diagonal through one window around the centre (every row and
+    every column place), and each direction takes the widest reach."""
     _, _, h, w = background.shape
-    reach = nan_reach(model, background, [(h // 2, w // 2)], scale).reach[0]
     gm = _global_modules(model)
-    if reach is None:  # the model sanitises NaN: nothing can be concluded
-        return ReceptiveField(scale, (h, w), (None, None, None, None), gm)
-    (r0, r1), (c0, c1) = reach.rows, reach.cols
-    up = None if r0 is None else max(0, -r0)
-    down = None if r1 is None else max(0, r1 - (scale - 1))
-    left = None if c0 is None else max(0, -c0)
-    right = None if c1 is None else max(0, c1 - (scale - 1))
-    return ReceptiveField(scale, (h, w), (up, down, left, right), gm)
+    wm, windows, shifted = _attention_windows(model)
+    rf = lambda extent: ReceptiveField(scale, (h, w), extent, gm, wm, windows, shifted)
+    py = math.lcm(1, *(v[0] for v in windows))
+    px = math.lcm(1, *(v[1] for v in windows))
+    n = min(max(py, px), h, w)
+    y0, x0 = max(0, h // 2 - n // 2), max(0, w // 2 - n // 2)
+    positions = [(min(y0 + k, h - 1), min(x0 + k, w - 1)) for k in range(n)]
+    reaches = nan_reach(model, background, positions, scale).reach
+    if any(r is None for r in reaches):  # the model sanitises NaN: nothing can be concluded
+        return rf((None, None, None, None))
+    extent: list[int | None] = [0, 0, 0, 0]
+    for reach in reaches:
+        (r0, r1), (c0, c1) = reach.rows, reach.cols
+        up = None if r0 is None else max(0, -r0)
+        down = None if r1 is None else max(0, r1 - (scale - 1))
+        left = None if c0 is None else max(0, -c0)
+        right = None if c1 is None else max(0, c1 - (scale - 1))
+        extent = [
+            None if a is None or b is None else max(a, b)
+            for a, b in zip(extent, (up, down, left, right), strict=True)
+        ]
+    return rf(tuple(extent))
 
 
 def receptive_field(
@@ -344,7 +447,8 @@ class ImpulseResponses:
         where the influence is unbounded it is the whole output (origin 0).
     positions: [N, 2] LR (y, x); origins: [N, 2] output (row, column) of each window's corner.
     background_output: f(b), [C_out, s*h, s*w].
-    info: how they were computed (route, images, forwards, impulses per image, verification)."""
+    info: how they were computed (route, images, forwards, impulses per image, verification,
+        ``window_global``: the receptive field's ``window_note`` for windowed attention, else None)."""
 
     responses: torch.Tensor
     positions: torch.Tensor
@@ -391,18 +495,25 @@ class ImpulseResponses:
 # The engine
 
 
-def _canvas_axis(n: int, margin: int | None) -> tuple[int, torch.Tensor]:
+def _canvas_axis(n: int, margin: int | None, period: int = 1) -> tuple[int, torch.Tensor]:
     """Canvas length along one axis and the map from image coordinate to canvas coordinate:
     positions within ``margin`` of a border keep their distance to it, the rest go to the
-    middle (exact when the response depends only on inputs within ``margin``)."""
+    middle (exact when the response depends only on inputs within ``margin``). With a
+    ``period`` P > 1 (windowed attention: equivariant under shifts by multiples of P only) the
+    canvas has the input's length modulo P and at least 2 margin + P pixels, and every position
+    keeps its place modulo P: the windows fall on the canvas as on the input."""
     idx = torch.arange(n)
-    if margin is None or n <= 2 * margin + 1:
+    if margin is None:
         return n, idx
-    nc = 2 * margin + 1
+    if period <= 1:
+        nc = 2 * margin + 1
+    else:
+        nc = 2 * margin + period + (n - 2 * margin - period) % period
+    if n <= nc:
+        return n, idx
     far = n - 1 - idx
-    return nc, torch.where(
-        idx < margin, idx, torch.where(far < margin, nc - 1 - far, torch.full_like(idx, margin))
-    )
+    middle = margin + (idx - margin) % period if period > 1 else torch.full_like(idx, margin)
+    return nc, torch.where(idx < margin, idx, torch.where(far < margin, nc - 1 - far, middle))
 
 
 def _window_geometry(rf: ReceptiveField, window):
@@ -424,23 +535,31 @@ def _window_geometry(rf: ReceptiveField, window):
     return tuple(window), truncated
 
 
+class _LargestTensor(TorchFunctionMode):
+    """Records the bytes of the largest tensor any torch function returns while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.bytes = max(self.bytes, t.numel() * t.element_size())
+        return out
+
+
 def _per_image_bytes(model: nn.Module, x: torch.Tensor) -> int:
-    """Rough activation memory of one image: 4x the largest module output (a block's input, its
-    skip, and two intermediates alive at once), plus input and output."""
-    biggest = [0]
-
-    def hook(_m, _i, out):
-        if isinstance(out, torch.Tensor):
-            biggest[0] = max(biggest[0], out.numel() * out.element_size())
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
-    try:
-        with torch.inference_mode():
-            y = model(x)
-    finally:
-        for hd in handles:
-            hd.remove()
-    return 4 * biggest[0] + x.numel() * x.element_size() + y.numel() * y.element_size()
+    """Rough activation memory of one image: 4x the largest tensor of the forward (a block's
+    input, its skip, and two intermediates alive at once), plus input and output. Every torch
+    function's result counts, not only module outputs: the attention matrices of a windowed
+    transformer (SwinIR: windows x heads x ws^2 x ws^2 inside ``WindowAttention``) are the largest
+    tensors of its forward and no module returns them."""
+    largest = _LargestTensor()
+    with torch.inference_mode(), largest:
+        y = model(x)
+    return 4 * largest.bytes + x.numel() * x.element_size() + y.numel() * y.element_size()
 
 
 # On a CPU the batch is sized for the caches, not for the RAM: for an EDSR-style x2 network (32
@@ -469,8 +588,8 @@ def _plan(
 ) -> _Plan:
     h, w = setup.size
     use_canvas = equivariance and setup.constant_background
-    hc, ymap = _canvas_axis(h, rf.margin(0) if use_canvas else None)
-    wc, xmap = _canvas_axis(w, rf.margin(1) if use_canvas else None)
+    hc, ymap = _canvas_axis(h, rf.margin(0) if use_canvas else None, rf.period(0))
+    wc, xmap = _canvas_axis(w, rf.margin(1) if use_canvas else None, rf.period(1))
     mapped = torch.stack((ymap[pos[:, 0]], xmap[pos[:, 1]]), 1)
     canvas_pos, index = torch.unique(mapped, dim=0, return_inverse=True)
     u = canvas_pos.shape[0]
@@ -549,13 +668,21 @@ def _iter_windows(
     # 1.5x per pixel on CPUs, bench/bench_impulse.py); same results up to rounding, and the
     # background output below goes through the same path
     fmt = torch.channels_last if setup.device.type == "cpu" else torch.contiguous_format
+    starts = list(range(0, plan.n_images, nb))
+    # the background output in the same batch shape as the impulse batches: per-sample results
+    # can differ by rounding between batch sizes, and outside an impulse's influence its response
+    # must be exactly 0. A last batch with a spare slot (a plain background image) gives it: that
+    # batch goes first; otherwise one batch of background images does (nb more images)
+    spare = len(starts) * nb > plan.n_images
+    if spare:
+        starts = starts[-1:] + starts[:-1]
+    bounds = torch.searchsorted(plan.image_of, torch.arange(0, plan.n_images + nb, nb)).tolist()
     with torch.inference_mode():
-        # the background output in the same batch shape as the impulse batches: per-sample
-        # results can differ by rounding between batch sizes, and outside an impulse's
-        # influence its response must be exactly 0
-        fb = model(bg.expand(nb, -1, -1, -1).contiguous(memory_format=fmt))[:1].to(setup.dtype)
-        bounds = torch.searchsorted(plan.image_of, torch.arange(0, plan.n_images + nb, nb)).tolist()
-        for k, b0 in enumerate(range(0, plan.n_images, nb)):
+        fb = None
+        if not spare:
+            fb = model(bg.expand(nb, -1, -1, -1).contiguous(memory_format=fmt))[:1].to(setup.dtype)
+        for b0 in starts:
+            k = b0 // nb
             i0, i1 = bounds[k], bounds[k + 1]
             img = plan.image_of[i0:i1] - b0
             ipos, ich = plan.item_pos[i0:i1], plan.item_ch[i0:i1]
@@ -567,6 +694,8 @@ def _iter_windows(
             else:
                 x[dimg, ich.to(setup.device), dys, dxs] += amplitude
             d = model(x.contiguous(memory_format=fmt)).to(setup.dtype)
+            if fb is None:  # the first batch, the last one with spare slots at its end
+                fb = d[nb - 1 :].clone()
             d -= fb
             if amplitude != 1:
                 d /= amplitude
@@ -594,6 +723,21 @@ def _batch_size(setup: _Setup, canvas, batch_size: int | None, memory_budget: in
     return max(1, min(cap, budget // max(per, 1)))
 
 
+def _balanced(nb: int, n_images: int) -> int:
+    """A batch size of at most ``nb`` that spreads ``n_images`` evenly over the fewest forwards
+    and leaves a spare slot in the last batch (the background output, ``_iter_windows``): the
+    padding of the last batch and the extra background batch cost up to 2 nb images otherwise
+    (25 % of the work for 256 images in batches of 64)."""
+    if n_images <= 1:
+        return 1
+    k = -(-n_images // min(nb, n_images))
+    while True:
+        b = -(-n_images // k)
+        if b * k > n_images or b == 1:
+            return b
+        k += 1
+
+
 Consumer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], None]
 
 
@@ -616,6 +760,8 @@ def _compute(
     Kh, Kw]. A canvas response shared by several requested positions is handed once per position."""
     plan = _plan(setup, rf, pos, channels, pack, equivariance)
     nb = _batch_size(setup, plan.canvas, batch_size, memory_budget)
+    if batch_size is None:  # a size of the caller's is kept as given
+        nb = _balanced(nb, plan.n_images)
     by_canvas = torch.argsort(plan.index, stable=True)
     counts = torch.bincount(plan.index, minlength=plan.canvas_pos.shape[0])
     first = torch.cumsum(counts, 0) - counts
@@ -793,7 +939,8 @@ class ImpulseEngine:
 
         common = (self.setup, self.receptive_field, pos, channels, amplitude, self.window)
         info = _compute(*common, pack, equivariance, batch_size, memory_budget, progress, tap)
-        info.update({"truncated": self.truncated, "verified": None, "fallback": None})
+        note = self.receptive_field.window_note
+        info.update({"truncated": self.truncated, "verified": None, "fallback": None, "window_global": note})
         if not (check.numel() and (info["packed"] or info["equivariance"])):
             return info
         # 2. the same positions with one impulse on the full input
@@ -806,13 +953,16 @@ class ImpulseEngine:
             f"packed/canvas responses differ from single impulses by {max(v.max_error, v.max_outside):.2e} "
             f"of the peak (tolerance {v.tolerance:.0e}) at positions {v.positions}: the network is not "
             "translation equivariant, or its influence is wider than the probe measured"
+            + (f" ({note})" if note else "")
         )
         warnings.warn(
             f"{_FN}: {reason}; recomputing with one impulse per image on the full input", stacklevel=3
         )
         reset()
         info = _compute(*common, False, False, batch_size, memory_budget, progress, consume)
-        info.update({"truncated": self.truncated, "verified": None, "fallback": reason})
+        info.update(
+            {"truncated": self.truncated, "verified": None, "fallback": reason, "window_global": note}
+        )
         return info
 
     def _verify(self, pos, check, channels, amplitude, captured, batch_size, memory_budget) -> _Verification:

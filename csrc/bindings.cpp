@@ -52,7 +52,7 @@ void fsds_prepare(std::uintptr_t x, const std::string& dtype, int64_t n, int64_t
   if (channels * h * w < 2) throw std::invalid_argument("lpfk._C.fsds_prepare: an image needs at least 2 values");
   auto sh = ptr<double>(shift, "shift"), m = ptr<double>(mean, "mean"), s = ptr<double>(stdev, "stdev");
   const void* in = ptr<const void>(x, "x");
-  void* o = reinterpret_cast<void*>(out);  // 0: the moments only (fsds_cpu.h)
+  void* o = ptr<void>(out, "out");
 #define LPFK_CASE(NAME, IN, OUT, FN)                                                                  \
   if (dtype == NAME) {                                                                                \
     py::gil_scoped_release nogil;                                                                     \
@@ -73,24 +73,25 @@ void fsds_prepare(std::uintptr_t x, const std::string& dtype, int64_t n, int64_t
 
 void fsds_sums(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels, int h,
                int w, std::uintptr_t w_mean_p, std::uintptr_t inv_std_p, std::uintptr_t w_mean_t,
-               std::uintptr_t inv_std_t, bool by_pred, std::uintptr_t num, std::uintptr_t den, int threads) {
+               std::uintptr_t inv_std_t, int mode, std::uintptr_t out, int threads) {
   positive(n, "n");
   positive(channels, "channels");
   positive(h, "h");
   positive(w, "w");
   positive(threads, "threads");
-  const int hp = h + h % 2, wr = w / 2 + 1;
+  if (mode < 0 || mode > 2) throw std::invalid_argument("lpfk._C.fsds_sums: mode must be 0, 1 or 2");
   const bool f64 = is_f64(dtype);
-  auto wmp = ptr<const double>(w_mean_p, "w_mean_p"), isp = ptr<const double>(inv_std_p, "inv_std_p");
-  auto wmt = ptr<const double>(w_mean_t, "w_mean_t"), ist = ptr<const double>(inv_std_t, "inv_std_t");
-  auto nu = ptr<double>(num, "num"), de = ptr<double>(den, "den");
+  auto wmp = ptr<const double>(w_mean_p, "w_mean_p"), wmt = ptr<const double>(w_mean_t, "w_mean_t");
+  auto isp = mode ? ptr<const double>(inv_std_p, "inv_std_p") : nullptr;
+  auto ist = mode ? ptr<const double>(inv_std_t, "inv_std_t") : nullptr;
+  auto o = ptr<double>(out, "out");
   py::gil_scoped_release nogil;
   if (f64) {
-    lpfk::fsds_sums_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, hp, wr, wmp, isp,
-                        wmt, ist, by_pred, nu, de, threads);
+    lpfk::fsds_sums_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, wmp, isp, wmt,
+                        ist, mode, o, threads);
   } else {
-    lpfk::fsds_sums_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, hp, wr, wmp, isp, wmt,
-                        ist, by_pred, nu, de, threads);
+    lpfk::fsds_sums_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, wmp, isp, wmt,
+                        ist, mode, o, threads);
   }
 }
 
@@ -299,7 +300,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("fsds_prepare", &fsds_prepare,
         "x [n, c, h, w] -> centred float copy [n, c, h + h % 2, w] (zero row appended for odd h), pilot shift, "
         "mean and unbiased std [n]");
-  m.def("fsds_sums", &fsds_sums, "FSDS numerator and denominator from raw rfft2 spectra [n, c, h + h % 2, w/2 + 1]");
+  m.def("fsds_sums", &fsds_sums, "FSDS sums [5, n] from raw rfft2 spectra [n, c, h + h % 2, w/2 + 1] (fsds_cpu.h)");
   m.def("nonzero_rows_cols", &nonzero_rows_cols, "rows [h] and columns [w] of x [b, c, h, w] holding a value != 0");
   m.def("radial_sums", &radial_sums,
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");

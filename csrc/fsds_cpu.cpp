@@ -30,8 +30,8 @@ struct AlignedAlloc {
 };
 
 // dst[i] = x[i] - shift (in Out's precision) for i < count, with the sum of (x - shift) and of
-// its square, in blocks. Store = false: the sums only (dst is not touched).
-template <bool Store, class In, class Out>
+// its square, in blocks.
+template <class In, class Out>
 LPFK_CLONES void shift_copy(const In* x, int64_t count, double shift, Out* dst, double* s1, double* s2) {
   double a1 = 0.0, a2 = 0.0;
   for (int64_t b = 0; b < count; b += kBlock) {
@@ -40,7 +40,7 @@ LPFK_CLONES void shift_copy(const In* x, int64_t count, double shift, Out* dst, 
 #pragma omp simd reduction(+ : p1, p2)
     for (int64_t i = b; i < e; ++i) {
       const double v = static_cast<double>(x[i]) - shift;
-      if constexpr (Store) dst[i] = static_cast<Out>(v);
+      dst[i] = static_cast<Out>(v);
       p1 += v;
       p2 += v * v;
     }
@@ -60,12 +60,7 @@ void prepare_impl(const In* x, int64_t n, int64_t channels, int h, int w, Out* o
   // Pilot mean of each image's first (at most 4096) values: the copy is then centred within the
   // image's own range, so its float32 FFT is about as accurate as the FFT of the exactly z-scored
   // image (the mean of a large-mean image would otherwise swamp its detail in float32).
-  const bool store = out != nullptr;  // null: the moments only, about the shift 0
   for (int64_t b = 0; b < n; ++b) {
-    if (!store) {
-      shift[b] = 0.0;
-      continue;
-    }
     const int64_t cnt = std::min<int64_t>(per_image, 4096);
     double sum = 0.0;
     for (int64_t i = 0; i < cnt; ++i) sum += static_cast<double>(x[b * per_image + i]);
@@ -85,12 +80,8 @@ void prepare_impl(const In* x, int64_t n, int64_t channels, int h, int w, Out* o
     const int r1 = static_cast<int>(static_cast<int64_t>(h) * (k + 1) / blocks);
     const In* src = x + pl * plane + static_cast<int64_t>(r0) * w;
     const int64_t count = static_cast<int64_t>(r1 - r0) * w;
-    if (!store) {
-      shift_copy<false>(src, count, 0.0, out, &s1[u], &s2[u]);
-      continue;
-    }
     Out* dst = out + pl * hp * static_cast<int64_t>(w);
-    shift_copy<true>(src, count, shift[pl / channels], dst + static_cast<int64_t>(r0) * w, &s1[u], &s2[u]);
+    shift_copy(src, count, shift[pl / channels], dst + static_cast<int64_t>(r0) * w, &s1[u], &s2[u]);
     if (k == blocks - 1 && hp != h) std::fill(dst + plane, dst + plane + w, Out(0));  // the appended zero row
   }
   const double count = static_cast<double>(per_image);
@@ -132,86 +123,125 @@ __attribute__((always_inline)) inline v4d load_pair(const Cplx<T>* a, const Cplx
   }
 }
 
+// What the scan sums (Mode): with Dp, Dt the 2-D prefix sums of the two spectra (column 0
+// corrected for the mean, fsds.h), U, V = Dp, Dt (kRaw: the stds not yet known) or U = a Dp - b Dt,
+// V = a Dp or b Dt (kByTarget, kByPrediction; a, b = 1 / std: num and den directly).
+enum Mode { kRaw = 0, kByTarget = 1, kByPrediction = 2 };
+
+// Accumulators of one (image, channel, block of steps), four double lanes each (re, im of part
+// 0, re, im of part 1): uu = sum U^2, vv = sum V^2, uv = sum U V (lane by lane: their lane sums
+// are sum |U|^2, sum |V|^2, sum Re(U conj V)), and ep, et the weighted energy sum w |X|^2 of the
+// raw coefficients without the DC (Parseval: the spread of each image).
+struct ScanSums {
+  v4d uu = {0, 0, 0, 0}, vv = {0, 0, 0, 0}, uv = {0, 0, 0, 0}, ep = {0, 0, 0, 0}, et = {0, 0, 0, 0};
+};
+
 // Rows i .. i+Rows-1 of both parts of one (image, channel) spectrum: step i visits row i of
-// part 0 and row Hp-1-i of part 1, side by side in the lanes. D = z_p - z_t and the reference
-// (z_t, or z_p) are kept in separate registers, so a column costs a few loads, converts and
-// adds, with no shuffles; the Rows rows' prefix sums are independent chains. The carries
-// (D then reference, 8 doubles: one cache line per column) are read and written once per Rows rows.
-// Track: also add each row's D (and reference) to colsum, per column (see scan_block).
-template <class T, bool ByPred, int Rows, bool Track>
+// part 0 and row Hp-1-i of part 1, side by side in the lanes. The Rows rows' prefix sums are
+// independent chains; the carries (U then V, 8 doubles: one cache line per column) are read
+// and written once per Rows rows. Track: also add each step's U, V to colsum (scan_block).
+template <class T, int Mode, int Rows, bool Track>
 __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cplx<T>* xt, int i, int h, int hp,
-                                                     int wr, double wmp, double isp, double wmt, double ist,
-                                                     v4d* carry, v4d* colsum, v4d& acc_d, v4d& acc_r) {
+                                                     int wr, bool even_w, double wmp, double isp, double wmt,
+                                                     double ist, v4d* carry, v4d* colsum, ScanSums& acc) {
+  if constexpr (Mode == kRaw) isp = ist = 1.0;
   const Cplx<T>* p0[Rows];
   const Cplx<T>* t0[Rows];
   const Cplx<T>* p1[Rows];
   const Cplx<T>* t1[Rows];
-  v4d pref_d[Rows], pref_r[Rows];
+  v4d pref_u[Rows], pref_v[Rows];
+  v4d ep = {0, 0, 0, 0}, et = {0, 0, 0, 0};  // the weight-2 columns; columns 0 and W/2 added once
   for (int k = 0; k < Rows; ++k) {
     const int r0 = fsds_row(0, i + k, hp), r1 = fsds_row(1, i + k, hp);
     p0[k] = xp + static_cast<int64_t>(r0) * wr;
     t0[k] = xt + static_cast<int64_t>(r0) * wr;
     p1[k] = xp + static_cast<int64_t>(r1) * wr;
     t1[k] = xt + static_cast<int64_t>(r1) * wr;
-    v4d zp, zt;  // column 0 carries the z-score's mean correction (fsds.h)
+    const v4d xp0 = load_pair(p0[k], p1[k]), xt0 = load_pair(t0[k], t1[k]);
+    v4d e0p = xp0 * xp0, e0t = xt0 * xt0;
+    if (r0 == 0) e0p[0] = e0p[1] = e0t[0] = e0t[1] = 0.0;  // the DC: the mean, not the spread
+    acc.ep += e0p;
+    acc.et += e0t;
+    v4d zp, zt;  // column 0 carries the mean correction (fsds.h)
     fsds_zscored_col0(p0[k]->re, p0[k]->im, r0, h, hp, wmp, isp, &zp[0], &zp[1]);
     fsds_zscored_col0(p1[k]->re, p1[k]->im, r1, h, hp, wmp, isp, &zp[2], &zp[3]);
     fsds_zscored_col0(t0[k]->re, t0[k]->im, r0, h, hp, wmt, ist, &zt[0], &zt[1]);
     fsds_zscored_col0(t1[k]->re, t1[k]->im, r1, h, hp, wmt, ist, &zt[2], &zt[3]);
-    pref_d[k] = zp - zt;
-    pref_r[k] = ByPred ? zp : zt;
+    pref_u[k] = Mode == kRaw ? zp : zp - zt;
+    pref_v[k] = Mode == kByPrediction ? zp : zt;
   }
   for (int c = 0; c < wr; ++c) {
     if (c > 0) {
       for (int k = 0; k < Rows; ++k) {
-        const v4d zp = load_pair(p0[k] + c, p1[k] + c) * isp;
-        const v4d zt = load_pair(t0[k] + c, t1[k] + c) * ist;
-        pref_d[k] += zp - zt;
-        pref_r[k] += ByPred ? zp : zt;
+        const v4d xpc = load_pair(p0[k] + c, p1[k] + c);
+        const v4d xtc = load_pair(t0[k] + c, t1[k] + c);
+        ep += xpc * xpc;
+        et += xtc * xtc;
+        if constexpr (Mode == kRaw) {
+          pref_u[k] += xpc;
+          pref_v[k] += xtc;
+        } else {
+          const v4d zp = xpc * isp, zt = xtc * ist;
+          pref_u[k] += zp - zt;
+          pref_v[k] += Mode == kByPrediction ? zp : zt;
+        }
       }
     }
-    v4d cd = carry[2 * c], cr = carry[2 * c + 1];
-    v4d sd = {0, 0, 0, 0}, sr = {0, 0, 0, 0};
+    v4d cu = carry[2 * c], cv = carry[2 * c + 1];
+    v4d su = {0, 0, 0, 0}, sv = {0, 0, 0, 0};
     for (int k = 0; k < Rows; ++k) {
-      cd += pref_d[k];
-      cr += pref_r[k];
-      acc_d += cd * cd;
-      acc_r += cr * cr;
+      cu += pref_u[k];
+      cv += pref_v[k];
+      acc.uu += cu * cu;
+      acc.vv += cv * cv;
+      if constexpr (Mode == kRaw) acc.uv += cu * cv;
       if constexpr (Track) {
-        sd += cd;
-        sr += cr;
+        su += cu;
+        sv += cv;
       }
     }
-    carry[2 * c] = cd;
-    carry[2 * c + 1] = cr;
+    carry[2 * c] = cu;
+    carry[2 * c + 1] = cv;
     if constexpr (Track) {
-      colsum[2 * c] += sd;
-      colsum[2 * c + 1] += sr;
+      colsum[2 * c] += su;
+      colsum[2 * c + 1] += sv;
+    }
+  }
+  // columns 1 .. wr-1 were summed once: they stand for 2 full-spectrum columns, except the
+  // Nyquist column of an even W (rfft_column_weights in lpfk/ops/fft.py)
+  acc.ep += 2.0 * ep;
+  acc.et += 2.0 * et;
+  if (even_w && wr > 1) {
+    for (int k = 0; k < Rows; ++k) {
+      const v4d xpc = load_pair(p0[k] + wr - 1, p1[k] + wr - 1);
+      const v4d xtc = load_pair(t0[k] + wr - 1, t1[k] + wr - 1);
+      acc.ep -= xpc * xpc;
+      acc.et -= xtc * xtc;
     }
   }
 }
 
 // Steps i0 .. i1-1 of both parts of one (image, channel) spectrum, as if the prefix sums started
-// at step i0: on return carry[c] holds the block's D at its last step (its contribution to every
-// later step's D), num / den its sum of |D|^2 (four lanes each) and, with Track, colsum[c] the
-// sum of its D over its steps. A later block adds P (the earlier blocks' carries) to its D:
-// sum |D + P|^2 = sum |D|^2 + 2 P . colsum + steps |P|^2, lane by lane (combine_blocks).
-template <class T, bool ByPred, bool Track>
-LPFK_CLONES void scan_block(const T* xp, const T* xt, int i0, int i1, int h, int hp, int wr, double wmp, double isp,
-                            double wmt, double ist, double* carry, double* colsum, v4d* num, v4d* den) {
+// at step i0: on return carry[c] holds the block's Dp, Dt at its last step (its contribution to
+// every later step), out its sums and, with Track, colsum[c] the sum of its U, V over its
+// steps. A later block adds P, Q (the earlier blocks' carries): sum (U + P)(V + Q) = sum U V +
+// P . sum V + Q . sum U + steps P Q, lane by lane (combine_blocks).
+template <class T, int Mode, bool Track>
+LPFK_CLONES void scan_block(const T* xp, const T* xt, int i0, int i1, int h, int hp, int wr, bool even_w,
+                            double wmp, double isp, double wmt, double ist, double* carry, double* colsum,
+                            ScanSums* out) {
   std::fill(carry, carry + 8 * static_cast<int64_t>(wr), 0.0);
   if (Track) std::fill(colsum, colsum + 8 * static_cast<int64_t>(wr), 0.0);
   const Cplx<T>* p = reinterpret_cast<const Cplx<T>*>(xp);
   const Cplx<T>* t = reinterpret_cast<const Cplx<T>*>(xt);
   v4d* cc = reinterpret_cast<v4d*>(carry);
   v4d* cs = reinterpret_cast<v4d*>(colsum);
-  v4d acc_d = {0, 0, 0, 0}, acc_r = {0, 0, 0, 0};
+  ScanSums acc;
   int i = i0;
   for (; i + 1 < i1; i += 2)
-    scan_rows<T, ByPred, 2, Track>(p, t, i, h, hp, wr, wmp, isp, wmt, ist, cc, cs, acc_d, acc_r);
-  if (i < i1) scan_rows<T, ByPred, 1, Track>(p, t, i, h, hp, wr, wmp, isp, wmt, ist, cc, cs, acc_d, acc_r);
-  *num = acc_d;
-  *den = acc_r;
+    scan_rows<T, Mode, 2, Track>(p, t, i, h, hp, wr, even_w, wmp, isp, wmt, ist, cc, cs, acc);
+  if (i < i1) scan_rows<T, Mode, 1, Track>(p, t, i, h, hp, wr, even_w, wmp, isp, wmt, ist, cc, cs, acc);
+  *out = acc;
 }
 
 // Row blocks per (image, channel) spectrum: a function of the shape only (never of the thread
@@ -220,45 +250,53 @@ int scan_blocks(int hp) { return std::max(1, std::min(8, (hp / 2) / 64)); }
 
 double lane_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
-// The num / den of one (image, channel) from its blocks' results, in block order (deterministic).
+// One (image, channel)'s sums from its blocks' results, in block order (deterministic):
+// out[0..4] = sum |U|^2, sum |V|^2, sum Re(U conj V), energy p, energy t.
 // prefix: 8 * wr doubles of scratch, 32-byte aligned.
-void combine_blocks(int blocks, int half, int wr, const double* carries, const double* colsums, const v4d* nums,
-                    const v4d* dens, double* prefix, double* num, double* den) {
+void combine_blocks(int blocks, int half, int wr, const double* carries, const double* colsums,
+                    const ScanSums* sums, double* prefix, double* out) {
   const int64_t stride = 8 * static_cast<int64_t>(wr);
-  std::fill(prefix, prefix + stride, 0.0);  // P: the D of the last step before the block
-  v4d n = nums[0], d = dens[0];
-  v4d* pp = reinterpret_cast<v4d*>(prefix);
+  std::fill(prefix, prefix + stride, 0.0);  // P, Q: Dp, Dt at the last step before the block
+  ScanSums total = sums[0];
+  v4d* pq = reinterpret_cast<v4d*>(prefix);
   for (int k = 1; k < blocks; ++k) {
     const v4d* prev = reinterpret_cast<const v4d*>(carries + (k - 1) * stride);
     const v4d* cs = reinterpret_cast<const v4d*>(colsums + k * stride);
     const double steps = static_cast<double>(half * (k + 1) / blocks - half * k / blocks);
-    v4d tn = nums[k], td = dens[k];
+    ScanSums b = sums[k];
     for (int c = 0; c < wr; ++c) {
-      pp[2 * c] += prev[2 * c];
-      pp[2 * c + 1] += prev[2 * c + 1];
-      tn += (2.0 * cs[2 * c] + steps * pp[2 * c]) * pp[2 * c];
-      td += (2.0 * cs[2 * c + 1] + steps * pp[2 * c + 1]) * pp[2 * c + 1];
+      const v4d P = pq[2 * c] += prev[2 * c];
+      const v4d Q = pq[2 * c + 1] += prev[2 * c + 1];
+      b.uu += (2.0 * cs[2 * c] + steps * P) * P;
+      b.vv += (2.0 * cs[2 * c + 1] + steps * Q) * Q;
+      b.uv += P * cs[2 * c + 1] + Q * cs[2 * c] + steps * P * Q;
     }
-    n += tn;
-    d += td;
+    total.uu += b.uu;
+    total.vv += b.vv;
+    total.uv += b.uv;
+    total.ep += b.ep;
+    total.et += b.et;
   }
-  *num = lane_sum(n);
-  *den = lane_sum(d);
+  out[0] = lane_sum(total.uu);
+  out[1] = lane_sum(total.vv);
+  out[2] = lane_sum(total.uv);
+  out[3] = lane_sum(total.ep);
+  out[4] = lane_sum(total.et);
 }
 
-template <class T>
-void sums_impl(const T* xp, const T* xt, int64_t n_images, int64_t channels, int h, int hp, int wr,
-               const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-               bool by_pred, double* num, double* den, int threads) {
+template <class T, int Mode>
+void sums_impl(const T* xp, const T* xt, int64_t n_images, int64_t channels, int h, int w, const double* w_mean_p,
+               const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, double* out, int threads) {
   // Units of work: (image, channel, block of steps), so that e.g. one RGB pair keeps 2 threads
   // busy (3 whole channels would leave one thread idle for a third of the time).
-  const int half = hp / 2, blocks = scan_blocks(hp);
+  const int hp = h + h % 2, wr = w / 2 + 1, half = hp / 2, blocks = scan_blocks(hp);
+  const bool even_w = w % 2 == 0;
   const int64_t planes = n_images * channels, units = planes * blocks;
   const int64_t plane = 2 * static_cast<int64_t>(hp) * wr;  // scalars per channel spectrum
   const int64_t stride = 8 * static_cast<int64_t>(wr);
   // per unit: its last carry and (blocks after the first) its column sums, kept until combined
   std::vector<double, AlignedAlloc<double>> carries(units * stride), colsums(blocks > 1 ? units * stride : 0);
-  std::vector<v4d, AlignedAlloc<v4d>> nums(units), dens(units);
+  std::vector<ScanSums, AlignedAlloc<ScanSums>> sums(units);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
   for (int64_t u = 0; u < units; ++u) {
     const int64_t pl = u / blocks, b = pl / channels;
@@ -267,30 +305,27 @@ void sums_impl(const T* xp, const T* xt, int64_t n_images, int64_t channels, int
     const T* p = xp + pl * plane;
     const T* t = xt + pl * plane;
     double* carry = carries.data() + u * stride;
-    double* colsum = k > 0 ? colsums.data() + u * stride : nullptr;
-    const double a = w_mean_p[b], ia = inv_std_p[b], c = w_mean_t[b], ic = inv_std_t[b];
-    if (by_pred) {
-      if (k > 0) scan_block<T, true, true>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
-      else scan_block<T, true, false>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
+    const double isp = Mode == kRaw ? 1.0 : inv_std_p[b], ist = Mode == kRaw ? 1.0 : inv_std_t[b];
+    if (k > 0) {
+      scan_block<T, Mode, true>(p, t, i0, i1, h, hp, wr, even_w, w_mean_p[b], isp, w_mean_t[b], ist, carry,
+                                colsums.data() + u * stride, &sums[u]);
     } else {
-      if (k > 0) scan_block<T, false, true>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
-      else scan_block<T, false, false>(p, t, i0, i1, h, hp, wr, a, ia, c, ic, carry, colsum, &nums[u], &dens[u]);
+      scan_block<T, Mode, false>(p, t, i0, i1, h, hp, wr, even_w, w_mean_p[b], isp, w_mean_t[b], ist, carry,
+                                 nullptr, &sums[u]);
     }
   }
   std::vector<double, AlignedAlloc<double>> prefix(stride);
-  std::vector<double> part_num(planes), part_den(planes);
+  std::vector<double> part(5 * planes);
   for (int64_t pl = 0; pl < planes; ++pl)
     combine_blocks(blocks, half, wr, carries.data() + pl * blocks * stride,
-                   blocks > 1 ? colsums.data() + pl * blocks * stride : nullptr, nums.data() + pl * blocks,
-                   dens.data() + pl * blocks, prefix.data(), &part_num[pl], &part_den[pl]);
+                   blocks > 1 ? colsums.data() + pl * blocks * stride : nullptr, sums.data() + pl * blocks,
+                   prefix.data(), &part[5 * pl]);
   for (int64_t b = 0; b < n_images; ++b) {  // channels summed in order: deterministic
-    double sn = 0.0, sd = 0.0;
-    for (int64_t c = 0; c < channels; ++c) {
-      sn += part_num[b * channels + c];
-      sd += part_den[b * channels + c];
+    for (int q = 0; q < 5; ++q) {
+      double acc = 0.0;
+      for (int64_t c = 0; c < channels; ++c) acc += part[5 * (b * channels + c) + q];
+      out[q * n_images + b] = acc;
     }
-    num[b] = sn;
-    den[b] = sd;
   }
 }
 
@@ -311,15 +346,29 @@ LPFK_FSDS_PREPARE(fsds_prepare_f32, float, float)
 LPFK_FSDS_PREPARE(fsds_prepare_f64, double, double)
 #undef LPFK_FSDS_PREPARE
 
-void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int hp, int wr,
-                   const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-                   bool by_pred, double* num, double* den, int threads) {
-  sums_impl(xp, xt, n, channels, h, hp, wr, w_mean_p, inv_std_p, w_mean_t, inv_std_t, by_pred, num, den, threads);
+namespace {
+
+template <class T>
+void sums_dispatch(const T* xp, const T* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
+                   int threads) {
+  if (mode == kRaw) sums_impl<T, kRaw>(xp, xt, n, channels, h, w, w_mean_p, nullptr, w_mean_t, nullptr, out, threads);
+  else if (mode == kByTarget)
+    sums_impl<T, kByTarget>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out, threads);
+  else sums_impl<T, kByPrediction>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out, threads);
 }
-void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int hp, int wr,
+
+}  // namespace
+
+void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
+                   int threads) {
+  sums_dispatch(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, out, threads);
+}
+void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w,
                    const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-                   bool by_pred, double* num, double* den, int threads) {
-  sums_impl(xp, xt, n, channels, h, hp, wr, w_mean_p, inv_std_p, w_mean_t, inv_std_t, by_pred, num, den, threads);
+                   int mode, double* out, int threads) {
+  sums_dispatch(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, out, threads);
 }
 
 }  // namespace lpfk

@@ -2,11 +2,15 @@
 //   fsds_prepare_*: x [n, channels, h, w] (any listed dtype) -> out [n, channels, hp, w] float
 //     (float64 for float64 input), hp = h + h % 2, out = x - shift[b] with a zero row appended
 //     when h is odd; shift [n] a pilot mean (so the copy is centred near 0); mean, stdev [n]: the
-//     exact mean and unbiased std of each image's channels*h*w values. out = nullptr: the moments
-//     only (nothing written, shift set to 0), for inputs the FFT can read as they are.
-//   fsds_sums_*: xp, xt [n, channels, hp, wr] complex (re, im), the rfft2 of prepared images
-//     (wr = w/2 + 1) -> num, den [n]. w_mean_*: w * (mean - shift) per image, the mean still in
-//     the prepared copy; inv_std_*: 1 / stdev per image.
+//     exact mean and unbiased std of each image's channels*h*w values.
+//   fsds_sums_*: xp, xt [n, channels, hp, wr] complex (re, im), the rfft2 of the images as the FFT
+//     read them (wr = w/2 + 1) -> out [5, n]: sum |U|^2, sum |V|^2, sum Re(U conj V), and each
+//     input's spectral energy sum w |X|^2 without the DC (Parseval: its spread). Dp, Dt: the
+//     prefix sums of fsds.h, column 0 corrected for the mean. mode 0 (raw: the stds not known
+//     yet): U, V = Dp, Dt, and with a, b = 1 / std, num = a^2 uu - 2 a b uv + b^2 vv, den = b^2 vv
+//     (or a^2 uu); mode 1 / 2 (inv_std_* = a, b known): U = a Dp - b Dt, V = b Dt (mode 1, by the
+//     target) or a Dp (2): num = uu, den = vv. w_mean_*: w * (mean - shift) per image, the mean
+//     still in what the FFT read; inv_std_* unread in mode 0 (may be null).
 #pragma once
 
 #include <cstdint>
@@ -29,11 +33,11 @@ void fsds_prepare_f32(const float* x, int64_t n, int64_t channels, int h, int w,
                       double* mean, double* stdev, int threads);
 void fsds_prepare_f64(const double* x, int64_t n, int64_t channels, int h, int w, double* out, double* shift,
                       double* mean, double* stdev, int threads);
-void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int hp, int wr,
+void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
+                   int threads);
+void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w,
                    const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-                   bool by_pred, double* num, double* den, int threads);
-void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int hp, int wr,
-                   const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-                   bool by_pred, double* num, double* den, int threads);
+                   int mode, double* out, int threads);
 
 }  // namespace lpfk

@@ -135,67 +135,105 @@ def _fsds_grad(
 # The accelerated op: registered with torch.library (fake impl for torch.compile, autograd formula)
 
 
-# A float32 image whose |mean| is at most DIRECT_MEAN_STDS stds goes to the FFT as it is (one
-# read-only moments pass, no centred copy): its float32 FFT error grows with sqrt(1 + mean^2 /
-# std^2), at most 3.2x that of the exactly z-scored image, about what the copy centred on a pilot
-# mean leaves on photographs (tests/test_fsds.py checks both routes against the float64 oracle).
+# Route of the cpp backend (_fsds_cpp). An input the FFT can read as it is (float32 / float64,
+# 64-byte aligned) is transformed directly and its moments are read off its spectrum (the mean
+# from the DC terms, the spread by Parseval from the rest): no pass over the image besides the
+# FFT's own. The float32 FFT error of an uncentred image grows with sqrt(1 + mean^2 / std^2), so
+# an image whose |mean| exceeds DIRECT_MEAN_STDS stds is redone through the centred copy (a
+# moments pass writing the image minus a pilot mean), as are integer inputs (converted there).
+# tests/test_fsds.py checks both routes against the float64 oracle.
 DIRECT_MEAN_STDS = 3.0
+_RAW, _BY_TARGET, _BY_PREDICTION = 0, 1, 2  # fsds_sums modes (csrc/fsds_cpu.h)
 
 
 def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> torch.Tensor:
-    """In chunks of a few MiB: one pass over each image gives its mean and std (and, unless the
-    image can be read as it is, a float copy centred on a pilot mean, with the zero row of odd H;
-    integers converted on the way); rfft2 of the image or of that copy; then the fused scan with
-    the z-score folded in (csrc/fsds.h): nothing else of size H x W is written."""
+    """In chunks of a few MiB: the rfft2 of each input as it is (or of a centred float copy, with
+    the zero row of odd H, integers converted on the way), then the fused scan (csrc/fsds.h):
+    nothing else of size H x W is written."""
     n, c, h, w = pred.shape
     dtype = compute_dtype(pred.dtype, target.dtype)
     if dtype == torch.float64:  # the float64 kernels read float64 only (rare mixed inputs)
         pred, target = pred.to(dtype), target.to(dtype)
-    hp = h + h % 2
-    ext, threads = dispatch.extension(), dispatch.num_threads()
+    threads = dispatch.num_threads()
     num = torch.empty(n, dtype=torch.float64)
     den = torch.empty(n, dtype=torch.float64)
-    stats = torch.empty(6, n, dtype=torch.float64)  # per input: shift, mean, std
     step = chunk_items(c * h * w * dtype.itemsize, n, c, threads)
-    # The centred copies, reused by every chunk, allocated separately so that both inputs sit at
-    # the same alignment (MKL's FFT can round differently at another alignment, and identical
-    # images must give exactly +inf).
-    real = [fft.workspace(k, (step, c, hp, w), dtype) for k in range(2)]
-    spec = [None, None]
     for s in range(0, n, step):
         e = min(n, s + step)
         chunks = [pred[s:e].contiguous(), target[s:e].contiguous()]
-        direct = _direct(chunks, dtype, h)
-        for k, (chunk, which) in enumerate(zip(chunks, ("pred", "target"), strict=True)):
-            shift, mean, std = stats[3 * k : 3 * k + 3, s:]
-            for copy in (False, True) if direct else (True,):
-                ext.fsds_prepare(
-                    chunk.data_ptr(), str(chunk.dtype).removeprefix("torch."), e - s, c, h, w,
-                    real[k].data_ptr() if copy else 0, shift.data_ptr(), mean.data_ptr(), std.data_ptr(), threads,
-                )  # fmt: skip
-                _check_moments(mean[: e - s], std[: e - s], which, offset=s)
-                if not copy and bool((mean[: e - s].abs() <= DIRECT_MEAN_STDS * std[: e - s]).all()):
-                    break
-            src = real[k][: e - s] if copy else chunk
-            spec[k] = fft.rfft2(src.reshape(-1, hp, w), threads=threads)
-        w_mean = (stats[1::3, s:e] - stats[0::3, s:e]) * w  # the mean left in what the FFT read
-        inv_std = 1.0 / stats[2::3, s:e]
-        ext.fsds_sums(
-            spec[0].data_ptr(), spec[1].data_ptr(), str(dtype).removeprefix("torch."), e - s, c, h, w,
-            w_mean[0].data_ptr(), inv_std[0].data_ptr(), w_mean[1].data_ptr(), inv_std[1].data_ptr(),
-            by_prediction, num[s:].data_ptr(), den[s:].data_ptr(), threads,
-        )  # fmt: skip
+        done = _direct(chunks, dtype, by_prediction, threads) if _readable(chunks, dtype) else None
+        if done is None:
+            done = _centred(chunks, dtype, by_prediction, threads, offset=s)
+        num[s:e], den[s:e] = done
     return _to_db(num, den).to(dtype)
 
 
-def _direct(chunks: list[torch.Tensor], dtype: torch.dtype, h: int) -> bool:
-    """Whether the FFT may read these float32 chunks as they are: even H (no zero row to add) and
-    both 64-byte aligned (the same alignment as each other, so identical images round alike)."""
-    return (
-        dtype == torch.float32
-        and h % 2 == 0
-        and all(x.dtype == torch.float32 and x.data_ptr() % 64 == 0 for x in chunks)
-    )
+def _readable(chunks: list[torch.Tensor], dtype: torch.dtype) -> bool:
+    """Whether the FFT may read these chunks as they are: float of the compute dtype, both
+    64-byte aligned (the same alignment, so that identical images round alike)."""
+    return all(x.dtype == dtype and x.data_ptr() % 64 == 0 for x in chunks)
+
+
+def _direct(chunks, dtype, by_prediction: bool, threads: int):
+    """(num, den) of a chunk from the rfft2 of the inputs as they are, or None when an image needs
+    the centred copy (its |mean| above DIRECT_MEAN_STDS stds, or moments not finite / std 0: the
+    centred route then also raises the error that names the image)."""
+    m, c, h, w = chunks[0].shape
+    hp, ext = h + h % 2, dispatch.extension()
+    specs = [fft.rfft2(x.reshape(m * c, h, w), s=(hp, w), threads=threads) for x in chunks]
+    # moments from the spectra: the DC term of channel k is its sum; its other terms give the
+    # spread about its own mean (Parseval, sum w|X|^2 = Hp W sum x^2 with the zero row)
+    dc = [sp.view(m, c, hp, -1)[:, :, 0, 0].real.double() for sp in specs]  # [m, c]
+    means = [d.sum(dim=1) / (c * h * w) for d in dc]
+    w_mean = torch.stack(means) * w
+    sums = torch.empty(5, m, dtype=torch.float64)
+    ext.fsds_sums(
+        specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), m, c, h, w,
+        w_mean[0].data_ptr(), 0, w_mean[1].data_ptr(), 0, _RAW, sums.data_ptr(), threads,
+    )  # fmt: skip
+    stds = []
+    for d, mean, energy in zip(dc, means, sums[3:], strict=True):
+        spread = energy / (hp * w) + (d * d).sum(dim=1) * (1.0 / (hp * w) - 1.0 / (h * w))
+        spread += (h * w) * ((d / (h * w) - mean[:, None]) ** 2).sum(dim=1)  # channel means apart
+        stds.append((spread / (c * h * w - 1)).clamp(min=0).sqrt())
+    for mean, std in zip(means, stds, strict=True):
+        if not bool((torch.isfinite(std) & (std > 0) & (mean.abs() <= DIRECT_MEAN_STDS * std)).all()):
+            return None
+    a, b = 1.0 / stds[0], 1.0 / stds[1]
+    uu, vv, uv = sums[0], sums[1], sums[2]
+    num = (a * a * uu - 2.0 * a * b * uv + b * b * vv).clamp(min=0)  # = sum |a Dp - b Dt|^2
+    return num, (a * a * uu if by_prediction else b * b * vv)
+
+
+def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int):
+    """(num, den) of a chunk through float copies centred on a pilot mean: one pass over each
+    image gives its exact mean and std and the copy (with the zero row of odd H); then rfft2 and
+    the scan with the z-score folded in."""
+    m, c, h, w = chunks[0].shape
+    hp, ext = h + h % 2, dispatch.extension()
+    # The copies, reused by every chunk, allocated separately so that both inputs sit at the same
+    # alignment (MKL's FFT can round differently at another alignment, and identical images must
+    # give exactly +inf).
+    real = [fft.workspace(k, (m, c, hp, w), dtype) for k in range(2)]
+    stats = torch.empty(6, m, dtype=torch.float64)  # per input: shift, mean, std
+    specs = []
+    for k, (chunk, which) in enumerate(zip(chunks, ("pred", "target"), strict=True)):
+        shift, mean, std = stats[3 * k : 3 * k + 3]
+        ext.fsds_prepare(
+            chunk.data_ptr(), str(chunk.dtype).removeprefix("torch."), m, c, h, w,
+            real[k].data_ptr(), shift.data_ptr(), mean.data_ptr(), std.data_ptr(), threads,
+        )  # fmt: skip
+        _check_moments(mean, std, which, offset=offset)
+        specs.append(fft.rfft2(real[k].reshape(-1, hp, w), threads=threads))
+    w_mean = (stats[1::3] - stats[0::3]) * w  # the mean left in the centred copies
+    inv_std = 1.0 / stats[2::3]
+    sums = torch.empty(5, m, dtype=torch.float64)
+    ext.fsds_sums(
+        specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), m, c, h, w,
+        w_mean[0].data_ptr(), inv_std[0].data_ptr(), w_mean[1].data_ptr(), inv_std[1].data_ptr(),
+        _BY_PREDICTION if by_prediction else _BY_TARGET, sums.data_ptr(), threads,
+    )  # fmt: skip
+    return sums[0], sums[1]
 
 
 def _cuda_groups(plane_parts: int, half: int, device: torch.device) -> tuple[int, int]:

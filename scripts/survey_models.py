@@ -20,6 +20,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import platform
 import sys
 import time
@@ -62,15 +63,18 @@ class Config:
     lam_lr: int  # LR size of the LAM image (HR = 4 x)
     lam_window: tuple[int, int, int]  # row, column, size in SR-output pixels
     lam_fold: int
-    lam_method: str
-    lam_check_fold: int  # the published Riemann sum on the cheap networks, to check lam_method against
+    lam_method: str  # "riemann": the published sum
+    # the other quadrature on the cheap networks (LAM_CHECK), to show what the choice changes
+    lam_check_fold: int
+    lam_check_method: str
 
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
 
-FULL = Config(32, 0.1, 0.5, 48, 64, (96, 96, 16), 16, "gausslegendre", 50)
-QUICK = Config(8, 0.1, 0.5, 8, 16, (24, 24, 16), 2, "gausslegendre", 3)
+FULL = Config(32, 0.1, 0.5, 48, 64, (96, 96, 16), 50, "riemann", 16, "gausslegendre")
+QUICK = Config(8, 0.1, 0.5, 8, 16, (24, 24, 16), 3, "riemann", 2, "gausslegendre")
+LAM_CHECK = (DEMO, "animevideov3-x4")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -85,8 +89,19 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--networks", nargs="+", choices=NETWORKS, default=None, metavar="NAME",
         help=f"a subset of {', '.join(NETWORKS)} (default: all)",
     )  # fmt: skip
-    p.add_argument("--quick", action="store_true", help="tiny sizes and 2 LAM steps (for the test, seconds)")
-    return p.parse_args(argv)
+    p.add_argument("--quick", action="store_true", help="tiny sizes and 3 LAM steps (for the test, seconds)")
+    p.add_argument(
+        "--lam-fold", type=int, default=None, metavar="N",
+        help=f"LAM path points (default {FULL.lam_fold}, as published; {QUICK.lam_fold} with --quick)",
+    )  # fmt: skip
+    p.add_argument(
+        "--lam-method", choices=("riemann", "gausslegendre"), default=None,
+        help="LAM quadrature: riemann (the published sum, default) or gausslegendre (docs/lam.md)",
+    )  # fmt: skip
+    args = p.parse_args(argv)
+    if args.lam_fold is not None and args.lam_fold < 1:
+        p.error(f"--lam-fold must be at least 1, got {args.lam_fold}")
+    return args
 
 
 # ----------------------------------------------------------------------------------------------
@@ -193,11 +208,12 @@ def measure_lam(net, lr, cfg: Config, *, check: bool) -> tuple[dict, object]:
         "method": cfg.lam_method,
         "seconds": time.perf_counter() - t0,
     }
-    if check:  # the published sum, where it is affordable
+    if check:  # the other quadrature, where it is affordable
         t0 = time.perf_counter()
-        p = lam(net, lr, cfg.lam_window, fold=cfg.lam_check_fold)
-        out["published_riemann"] = {
+        p = lam(net, lr, cfg.lam_window, fold=cfg.lam_check_fold, method=cfg.lam_check_method)
+        out["check"] = {
             "fold": cfg.lam_check_fold,
+            "method": cfg.lam_check_method,
             "diffusion_index": float(p.diffusion_index),
             "convergence_delta": float(p.convergence_delta),
             "max_abs_map_difference": float((p.map - r.map).abs().max()),
@@ -290,19 +306,22 @@ def markdown(survey: dict) -> str:
             "",
             f"## LAM ({4 * cfg['lam_lr']} x {4 * cfg['lam_lr']} HR crop of {LAM_PHOTO} -> {cfg['lam_lr']} x "
             f"{cfg['lam_lr']} LR, window row {row}, column {col}, {size} x {size}; sigma 1.2, l 9; "
-            f"{cfg['lam_method']} with {cfg['lam_fold']} nodes)",
+            f"{cfg['lam_method']} with {cfg['lam_fold']} points)",
             "",
-            "| network | DI | convergence delta / (D(F(x)) - D(F(baseline))) | published sum: DI | its max map difference | seconds |",
+            "convergence delta = sum(LAM) - (D(F(x)) - D(F(baseline))), relative to the difference; the check: "
+            f"the same LAM by {cfg['lam_check_method']} with {cfg['lam_check_fold']} points.",
+            "",
+            "| network | DI | relative convergence delta | check: DI | check: max map difference | seconds |",
             "| --- | --- | --- | --- | --- | --- |",
         ]
         for name, v in lam_nets.items():
             gap = v["objective"] - v["objective_baseline"]
-            pub = v.get("published_riemann")
+            chk = v.get("check")
             rel = v["convergence_delta"] / gap if gap else float("nan")
             lines.append(
                 f"| {name} | {v['diffusion_index']:.2f} | {rel:+.3f} | "
-                f"{_f(pub['diffusion_index'], '.2f') + ' (fold ' + str(pub['fold']) + ')' if pub else 'not run'} | "
-                f"{_f(pub['max_abs_map_difference']) if pub else ''} | {v['seconds']:.0f} |"
+                f"{_f(chk['diffusion_index'], '.2f') if chk else 'not run'} | "
+                f"{_f(chk['max_abs_map_difference']) if chk else ''} | {v['seconds']:.0f} |"
             )
     lines += ["", "## Run time per network (s)", "", "| network | sinc + shift variance | HyRA | LAM | total |",
               "| --- | --- | --- | --- | --- |"]  # fmt: skip
@@ -331,6 +350,10 @@ def run(args: argparse.Namespace) -> int:
     from lpfk.plots import survey as plots
 
     cfg = QUICK if args.quick else FULL
+    if args.lam_fold is not None or args.lam_method is not None:
+        cfg = dataclasses.replace(
+            cfg, lam_fold=args.lam_fold or cfg.lam_fold, lam_method=args.lam_method or cfg.lam_method
+        )
     names = [n for n in NETWORKS if args.networks is None or n in args.networks]
     out = Output(args.out, overwrite=args.overwrite)
     paths = dict(zip(FILES, out.claim(*FILES), strict=True))  # refuses before any work
@@ -341,7 +364,8 @@ def run(args: argparse.Namespace) -> int:
     survey = {
         "settings": {**cfg.as_dict(), "quick": args.quick, "hyra_crops_hr_top_left": HYRA_CROPS,
                      "lam_photo": LAM_PHOTO, "lam_crop_hr_top_left": list(LAM_CROP)},
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}",
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"load average {os.getloadavg()[0]:.1f} at the start",
         "networks": {},
     }  # fmt: skip
     sincs, variances, shares, examples, maps = {}, {}, {}, {}, {}
@@ -354,7 +378,7 @@ def run(args: argparse.Namespace) -> int:
         t2 = time.perf_counter()
         times = {"sinc": t1 - t0, "hyra": t2 - t1}
         if name in LAM_NETWORKS:
-            rec["lam"], res = measure_lam(net, lam_lr, cfg, check=name in (DEMO, "animevideov3-x4"))
+            rec["lam"], res = measure_lam(net, lam_lr, cfg, check=name in LAM_CHECK)
             maps[name] = (res.map, float(res.diffusion_index))
             times["lam"] = time.perf_counter() - t2
         times["total"] = time.perf_counter() - t0
@@ -385,8 +409,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import os
-
     args = parse(argv)
     try:
         return run(args)

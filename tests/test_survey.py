@@ -79,6 +79,10 @@ def test_json_has_every_measurement_and_finite_numbers(survey):
         assert len(v["sinc"]["dc_gain"]) == 3 and v["sinc"]["scale"] == 4
         assert set(v["hyra"]) == set(mod.PHOTOS)
         assert 0 < v["lam"]["diffusion_index"] < 100
+        assert (v["lam"]["fold"], v["lam"]["method"]) == (mod.QUICK.lam_fold, "riemann")
+        assert (
+            v["lam"]["check"]["method"] == "gausslegendre" and 0 < v["lam"]["check"]["diffusion_index"] < 100
+        )
         assert v["network"]["parameters"] > 0
         # the reference (centre) response is an exact shift of itself; the border ones are not
         by_col = {int(k): d for k, d in v["shift_variance"]["by_lr_column"].items()}
@@ -121,9 +125,13 @@ def test_missing_extra_is_one_line_and_exit_1(monkeypatch, tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
-def test_unknown_network_is_a_usage_error(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("args", "word"), [(["--networks", "nope"], "nope"), (["--lam-fold", "0"], "--lam-fold")]
+)
+def test_bad_options_are_usage_errors(tmp_path, capsys, args, word):
     mod = _script()
     with pytest.raises(SystemExit) as exc:
-        mod.main(["--networks", "nope", "--out", str(tmp_path)])
+        mod.main([*args, "--out", str(tmp_path / "o")])
     assert exc.value.code == 2
-    assert "nope" in capsys.readouterr().err
+    assert word in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

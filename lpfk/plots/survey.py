@@ -110,7 +110,7 @@ def plot_shift_variance_survey(variances: dict[str, ShiftVariance], path: str | 
 def plot_hyra_shares(shares: dict[str, dict[str, dict]], path: str | Path) -> Path:
     """Grouped bars of HyRA's numbers per network and photograph: ``shares[network][photo]`` is
     a ``HyRA.summary()``; left rms(N) / rms(f), right N's power above the LR Nyquist frequency
-    relative to f's (can exceed 1: L and N cancel there)."""
+    relative to f's (log scale, dashed line at 1; can exceed 1: L and N cancel there)."""
     plt = pyplot()
     nets = list(shares)
     photos = list(next(iter(shares.values())))
@@ -127,9 +127,10 @@ def plot_hyra_shares(shares: dict[str, dict[str, dict]], path: str | Path) -> Pa
                    label=photo)  # fmt: skip
         ax.set_xticks(xs, nets, rotation=30, ha="right", fontsize=7)
         ax.set_ylabel(label, fontsize=8)
-        ax.set_yscale("log")
         ax.grid(alpha=0.3, axis="y", which="both")
         ax.legend(fontsize=7, title="photograph", title_fontsize=7)
+    axes[1].set_yscale("log")
+    axes[1].axhline(1.0, color="k", lw=0.8, ls="--")
     axes[0].set_title("share of the output that is not the linear part", fontsize=9)
     axes[1].set_title("high frequencies: non-linear part against the output", fontsize=9)
     fig.tight_layout()

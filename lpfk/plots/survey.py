@@ -18,8 +18,8 @@ from lpfk.plots.lam import _draw_box, _map_cmap, _rgb8
 _DPI = 72
 
 
-def _save(fig, path: str | Path) -> Path:
-    fig.savefig(path, dpi=_DPI)
+def _save(fig, path: str | Path, dpi: int = _DPI) -> Path:
+    fig.savefig(path, dpi=dpi)
     pyplot().close(fig)
     return Path(path)
 
@@ -42,8 +42,8 @@ def plot_sinc_survey(analyses: dict[str, SincAnalysis], path: str | Path, *, rad
     x4 networks line up (an ideal upsampler passes gain 1 up to 1 and nothing above)."""
     plt = pyplot()
     n = len(analyses)
-    fig = plt.figure(figsize=(max(2.3 * n, 11.0), 6.4))
-    grid = fig.add_gridspec(2, n, height_ratios=(1, 1.15), hspace=0.45, wspace=0.5)
+    fig = plt.figure(figsize=(max(2.1 * n, 11.0), 5.6))
+    grid = fig.add_gridspec(2, n, height_ratios=(1, 1.25), hspace=0.4, wspace=0.55, top=0.9, bottom=0.09)
     for i, (name, a) in enumerate(analyses.items()):
         ax = fig.add_subplot(grid[0, i])
         k, cy, cx = _centred_kernel(a, radius)
@@ -69,7 +69,7 @@ def plot_sinc_survey(analyses: dict[str, SincAnalysis], path: str | Path, *, rad
     for name, a in analyses.items():
         f = a.frequencies.numpy() / a.lr_nyquist
         dc = float(a.dc_gain.mean())
-        ax.plot(f, a.profile.mean(0).numpy(), lw=1.3, label=f"{name} (DC gain {dc:+.2f})")
+        ax.plot(f, a.profile.mean(0).numpy(), lw=1.3, label=f"{name} (DC gain {dc:+.2f}, channel mean)")
     ax.axvline(1.0, color="k", ls="--", lw=1, label="LR Nyquist 0.5/s")
     ax.axhline(1.0, color="0.5", ls=":", lw=1, label="gain 1 (an ideal upsampler's pass band)")
     ax.set_yscale("log")
@@ -97,7 +97,7 @@ def plot_shift_variance_survey(variances: dict[str, ShiftVariance], path: str | 
         ax.plot(x[order].numpy(), np.maximum(d, 1e-6), "o-", ms=3, lw=1.2, label=name)
     ax.set_yscale("log")
     ax.set_xlabel("LR column of the impulse = its distance from the left border (LR pixels)")
-    ax.set_ylabel("||h_p - shifted h_ref|| / ||shifted h_ref||")
+    ax.set_ylabel("||h_p - shifted h_ref|| / ||shifted h_ref||\n(below 1e-6 drawn at 1e-6)", fontsize=8)
     ax.set_title(
         "shift variance along the middle row (reference: the centre response; 0 = an exact shift)", fontsize=9
     )
@@ -138,33 +138,32 @@ def plot_hyra_shares(shares: dict[str, dict[str, dict]], path: str | Path) -> Pa
 
 
 def plot_hyra_examples(results: dict[str, HyRA], lr: torch.Tensor, path: str | Path) -> Path:
-    """One photograph through several networks: per row (network) the output f(x), the linear
-    part L(x) (clipped to [0, 1] for display) and the non-linear part N(x) = f(x) - L(x) (channel
-    mean, diverging colours, own symmetric scale); ``results[name]`` holds that one image.
-    First row: the LR input ``lr`` [3, h, w]."""
+    """One photograph through several networks, one column per network: the linear part L(x)
+    (clipped to [0, 1] for display) above the non-linear part N(x) = f(x) - L(x) (channel mean,
+    diverging colours, each panel's own symmetric scale); ``results[name]`` holds that one image,
+    ``lr`` [3, h, w] is its LR input (for the title)."""
     plt = pyplot()
     n = len(results)
-    fig, axes = plt.subplots(n, 3, figsize=(7.2, 2.3 * n + 0.2), squeeze=False)
-    for i, (name, r) in enumerate(results.items()):
-        for j, (img, title) in enumerate(((r.output[0], "f(x)"), (r.linear[0], "L(x), clipped to [0, 1]"))):
-            ax = axes[i, j]
-            ax.imshow(img.detach().double().clamp(0, 1).permute(1, 2, 0).numpy())
-            ax.set_title(f"{name}: {title}", fontsize=7)
+    fig, axes = plt.subplots(2, n, figsize=(2.7 * n, 5.0), squeeze=False)
+    for j, (name, r) in enumerate(results.items()):
+        ax = axes[0, j]
+        ax.imshow(r.linear[0].detach().double().clamp(0, 1).permute(1, 2, 0).numpy())
+        ax.set_title(f"{name}: L(x), clipped to [0, 1]", fontsize=7)
         nl = r.nonlinear[0].detach().double().mean(0).numpy()
         v = float(np.abs(nl).max()) or 1.0
-        im = axes[i, 2].imshow(nl, cmap="RdBu_r", vmin=-v, vmax=v)
-        cb = fig.colorbar(im, ax=axes[i, 2], fraction=0.046, pad=0.03)
+        im = axes[1, j].imshow(nl, cmap="RdBu_r", vmin=-v, vmax=v)
+        cb = fig.colorbar(im, ax=axes[1, j], fraction=0.046, pad=0.03)
         cb.ax.tick_params(labelsize=6)
         cb.set_label("N (channel mean)", fontsize=6)
-        axes[i, 2].set_title(f"{name}: N(x) = f(x) - L(x)", fontsize=7)
-        for ax in axes[i]:
+        axes[1, j].set_title(f"{name}: N(x) = f(x) - L(x)", fontsize=7)
+        for ax in axes[:, j]:
             ax.tick_params(labelsize=5)
             ax.set_xlabel("column (output px)", fontsize=6)
             ax.set_ylabel("row (output px)", fontsize=6)
     h, w = lr.shape[-2:]
     fig.suptitle(f"HyRA (shift-invariant L) of one {h} x {w} LR crop", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path)
+    return _save(fig, path, dpi=48)
 
 
 def plot_lam_survey(
@@ -178,7 +177,7 @@ def plot_lam_survey(
     n = len(maps) + 1
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 3.1 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, 2.9 * rows), squeeze=False)
     ax = axes[0, 0]
     ax.imshow(_draw_box(_rgb8(hr), window))
     ax.set_title("HR crop, window (red) in SR-output px", fontsize=8)

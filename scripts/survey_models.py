@@ -252,11 +252,8 @@ def markdown(survey: dict) -> str:
     ]
     for name, v in nets.items():
         s, p = v["sinc"], v["sinc_published_setting"]
-        infl = (
-            "reaches the borders"
-            if not s["receptive_field"]["local"]
-            else v["influence"].removeprefix("local: ")
-        )
+        rf = s["receptive_field"]
+        infl = f"local, margin {max(rf['margin_lr_px'])} LR px" if rf["local"] else "reaches the borders"
         lines.append(
             f"| {name} | {v['network']['parameters']:,} | {_fl(s['dc_gain'])} | {_fl(p['dc_gain'])} | "
             f"{_fl(s['cutoff_3db_cycles_per_px'], '.3f')} ({s['lr_nyquist_cycles_per_px']:.3f}) | "

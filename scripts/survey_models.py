@@ -45,7 +45,7 @@ PHOTOS = ("astronaut", "chelsea", "coffee")
 HYRA_CROPS = {"astronaut": (10, 130), "chelsea": (60, 140), "coffee": (40, 200)}
 LAM_PHOTO, LAM_CROP = "chelsea", (22, 97)  # the cat's face, as the LAM demo's 256 x 256 HR image
 EXAMPLE_PHOTO = "chelsea"
-EXAMPLE_NETWORKS = (DEMO, "animevideov3-x4", "x4plus", "realsr-df2k")
+EXAMPLE_NETWORKS = (DEMO, "x4plus", "realsr-df2k")
 FIGURES = ("sinc.png", "shift_variance.png", "hyra_shares.png", "hyra_examples.png", "lam.png")
 FILES = ("survey.json", "survey.md", *FIGURES)
 

@@ -79,7 +79,7 @@ def plot_sinc_survey(analyses: dict[str, SincAnalysis], path: str | Path, *, rad
     ax.set_title("radial gain of the impulse responses", fontsize=10)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7, ncol=2, loc="lower left")
-    return _save(fig, path)
+    return _save(fig, path, dpi=66)  # the noisy kernels compress poorly: under ~150 KB
 
 
 def plot_shift_variance_survey(variances: dict[str, ShiftVariance], path: str | Path) -> Path:
@@ -141,29 +141,29 @@ def plot_hyra_examples(results: dict[str, HyRA], lr: torch.Tensor, path: str | P
     """One photograph through several networks, one column per network: the linear part L(x)
     (clipped to [0, 1] for display) above the non-linear part N(x) = f(x) - L(x) (channel mean,
     diverging colours, each panel's own symmetric scale); ``results[name]`` holds that one image,
-    ``lr`` [3, h, w] is its LR input (for the title)."""
+    ``lr`` [3, h, w] is its LR input (for the title). Axes are labelled on the outer panels."""
     plt = pyplot()
     n = len(results)
-    fig, axes = plt.subplots(2, n, figsize=(2.7 * n, 5.0), squeeze=False)
+    fig, axes = plt.subplots(2, n, figsize=(2.5 * n + 0.4, 5.0), squeeze=False, sharex=True, sharey=True)
     for j, (name, r) in enumerate(results.items()):
         ax = axes[0, j]
         ax.imshow(r.linear[0].detach().double().clamp(0, 1).permute(1, 2, 0).numpy())
-        ax.set_title(f"{name}: L(x), clipped to [0, 1]", fontsize=7)
+        ax.set_title(f"{name}\nL(x), clipped to [0, 1]", fontsize=8)
         nl = r.nonlinear[0].detach().double().mean(0).numpy()
         v = float(np.abs(nl).max()) or 1.0
         im = axes[1, j].imshow(nl, cmap="RdBu_r", vmin=-v, vmax=v)
         cb = fig.colorbar(im, ax=axes[1, j], fraction=0.046, pad=0.03)
-        cb.ax.tick_params(labelsize=6)
-        cb.set_label("N (channel mean)", fontsize=6)
-        axes[1, j].set_title(f"{name}: N(x) = f(x) - L(x)", fontsize=7)
+        cb.ax.tick_params(labelsize=7)
+        axes[1, j].set_title("N(x) = f(x) - L(x)\n(channel mean)", fontsize=8)
+        axes[1, j].set_xlabel("column (output px)", fontsize=8)
         for ax in axes[:, j]:
-            ax.tick_params(labelsize=5)
-            ax.set_xlabel("column (output px)", fontsize=6)
-            ax.set_ylabel("row (output px)", fontsize=6)
+            ax.tick_params(labelsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("row (output px)", fontsize=8)
     h, w = lr.shape[-2:]
     fig.suptitle(f"HyRA (shift-invariant L) of one {h} x {w} LR crop", fontsize=9)
     fig.tight_layout()
-    return _save(fig, path, dpi=48)
+    return _save(fig, path, dpi=60)
 
 
 def plot_lam_survey(

@@ -358,7 +358,60 @@ void sums_dispatch(const T* xp, const T* xt, int64_t n, int64_t channels, int h,
   else sums_impl<T, kByPrediction>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out, threads);
 }
 
+// FSDS of inputs transformed as they are (fsds_cpu.h, fsds_direct_*): the means from the DC terms,
+// the raw sums, the stds by Parseval, then num and den.
+template <class T>
+void direct_impl(const T* xp, const T* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
+                 double max_mean_stds, double* num, double* den, uint8_t* ok, int threads) {
+  const int hp = h + h % 2, wr = w / 2 + 1;
+  const int64_t plane = 2 * static_cast<int64_t>(hp) * wr;
+  const double hw = static_cast<double>(h) * w, hpw = static_cast<double>(hp) * w;
+  const double count = hw * static_cast<double>(channels);
+  const T* x[2] = {xp, xt};
+  std::vector<double> mean(2 * n), w_mean(2 * n), sums(5 * n);
+  for (int k = 0; k < 2; ++k) {
+    for (int64_t b = 0; b < n; ++b) {  // the DC term of a channel is the sum of its values
+      double s = 0.0;
+      for (int64_t c = 0; c < channels; ++c) s += static_cast<double>(x[k][(b * channels + c) * plane]);
+      mean[k * n + b] = s / count;
+      w_mean[k * n + b] = mean[k * n + b] * w;
+    }
+  }
+  sums_impl<T, kRaw>(xp, xt, n, channels, h, w, w_mean.data(), nullptr, w_mean.data() + n, nullptr, sums.data(),
+                     threads);
+  for (int64_t b = 0; b < n; ++b) {
+    double inv[2];
+    bool fine = true;
+    for (int k = 0; k < 2; ++k) {
+      // sum (x - m_c)^2 = E / (Hp W) + dc^2 (1 / (Hp W) - 1 / (H W)) per channel (Parseval with the
+      // zero row; E the energy without the DC), plus H W (m_c - m)^2: no cancellation
+      const double m = mean[k * n + b];
+      double spread = sums[(3 + k) * n + b] / hpw;
+      for (int64_t c = 0; c < channels; ++c) {
+        const double dc = static_cast<double>(x[k][(b * channels + c) * plane]);
+        spread += dc * dc * (1.0 / hpw - 1.0 / hw) + hw * (dc / hw - m) * (dc / hw - m);
+      }
+      const double sd = std::sqrt(std::max(spread, 0.0) / (count - 1.0));
+      fine = fine && std::isfinite(sd) && sd > 0.0 && std::abs(m) <= max_mean_stds * sd;
+      inv[k] = 1.0 / sd;
+    }
+    ok[b] = fine;
+    const double a = inv[0], c = inv[1], uu = sums[b], vv = sums[n + b], uv = sums[2 * n + b];
+    num[b] = std::max(0.0, a * a * uu - 2.0 * a * c * uv + c * c * vv);  // sum |a Dp - c Dt|^2
+    den[b] = by_pred ? a * a * uu : c * c * vv;
+  }
+}
+
 }  // namespace
+
+void fsds_direct_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
+                     double max_mean_stds, double* num, double* den, uint8_t* ok, int threads) {
+  direct_impl(xp, xt, n, channels, h, w, by_pred, max_mean_stds, num, den, ok, threads);
+}
+void fsds_direct_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
+                     double max_mean_stds, double* num, double* den, uint8_t* ok, int threads) {
+  direct_impl(xp, xt, n, channels, h, w, by_pred, max_mean_stds, num, den, ok, threads);
+}
 
 void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
                    const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,

@@ -143,7 +143,7 @@ def _fsds_grad(
 # moments pass writing the image minus a pilot mean), as are integer inputs (converted there).
 # tests/test_fsds.py checks both routes against the float64 oracle.
 DIRECT_MEAN_STDS = 3.0
-_RAW, _BY_TARGET, _BY_PREDICTION = 0, 1, 2  # fsds_sums modes (csrc/fsds_cpu.h)
+_BY_TARGET, _BY_PREDICTION = 1, 2  # fsds_sums modes (csrc/fsds_cpu.h; 0, raw, is fsds_direct's)
 
 
 def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> torch.Tensor:
@@ -177,32 +177,17 @@ def _readable(chunks: list[torch.Tensor], dtype: torch.dtype) -> bool:
 def _direct(chunks, dtype, by_prediction: bool, threads: int):
     """(num, den) of a chunk from the rfft2 of the inputs as they are, or None when an image needs
     the centred copy (its |mean| above DIRECT_MEAN_STDS stds, or moments not finite / std 0: the
-    centred route then also raises the error that names the image)."""
+    centred route then also raises the error that names the image). The moments come from the
+    spectra (csrc/fsds_cpu.h, fsds_direct)."""
     m, c, h, w = chunks[0].shape
-    hp, ext = h + h % 2, dispatch.extension()
-    specs = [fft.rfft2(x.reshape(m * c, h, w), s=(hp, w), threads=threads) for x in chunks]
-    # moments from the spectra: the DC term of channel k is its sum; its other terms give the
-    # spread about its own mean (Parseval, sum w|X|^2 = Hp W sum x^2 with the zero row)
-    dc = [sp.view(m, c, hp, -1)[:, :, 0, 0].real.double() for sp in specs]  # [m, c]
-    means = [d.sum(dim=1) / (c * h * w) for d in dc]
-    w_mean = torch.stack(means) * w
-    sums = torch.empty(5, m, dtype=torch.float64)
-    ext.fsds_sums(
+    specs = [fft.rfft2(x.reshape(m * c, h, w), s=(h + h % 2, w), threads=threads) for x in chunks]
+    out = torch.empty(2, m, dtype=torch.float64)
+    ok = torch.empty(m, dtype=torch.uint8)
+    dispatch.extension().fsds_direct(
         specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), m, c, h, w,
-        w_mean[0].data_ptr(), 0, w_mean[1].data_ptr(), 0, _RAW, sums.data_ptr(), threads,
+        by_prediction, DIRECT_MEAN_STDS, out[0].data_ptr(), out[1].data_ptr(), ok.data_ptr(), threads,
     )  # fmt: skip
-    stds = []
-    for d, mean, energy in zip(dc, means, sums[3:], strict=True):
-        spread = energy / (hp * w) + (d * d).sum(dim=1) * (1.0 / (hp * w) - 1.0 / (h * w))
-        spread += (h * w) * ((d / (h * w) - mean[:, None]) ** 2).sum(dim=1)  # channel means apart
-        stds.append((spread / (c * h * w - 1)).clamp(min=0).sqrt())
-    for mean, std in zip(means, stds, strict=True):
-        if not bool((torch.isfinite(std) & (std > 0) & (mean.abs() <= DIRECT_MEAN_STDS * std)).all()):
-            return None
-    a, b = 1.0 / stds[0], 1.0 / stds[1]
-    uu, vv, uv = sums[0], sums[1], sums[2]
-    num = (a * a * uu - 2.0 * a * b * uv + b * b * vv).clamp(min=0)  # = sum |a Dp - b Dt|^2
-    return num, (a * a * uu if by_prediction else b * b * vv)
+    return (out[0], out[1]) if bool(ok.all()) else None
 
 
 def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int):

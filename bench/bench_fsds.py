@@ -9,7 +9,7 @@ checked equal to lpfk before timing), one [3, H, W] image pair per call, float32
 - 3 x 321 x 481 (BSD100): at least 2.3x faster (asserted); 3 x 1356 x 2040 (DIV2K): the
   issue's 4x is recorded, not asserted. ``test_two_fastest_rfft2_vs_published`` records the
   ceiling of any exact two-transform FSDS: the published code's time over the two FFTs' alone
-  (4.0-4.2x at DIV2K size, 3.5-3.8x at BSD100 size, Dec 1 2026): 4x needs lpfk within 1.05x of
+  (3.6-4.2x at DIV2K size, 3.5-3.8x at BSD100 size, Dec 1 2026): 4x needs lpfk within 0.9-1.05x of
   the FFTs;
 - the issue's "at most 1.15x the two rfft2 calls alone" (each the fastest of torch.fft and
   scipy.fft found in the same run), recorded at both sizes. Since the cpp route reads the moments

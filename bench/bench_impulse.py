@@ -35,11 +35,11 @@ def _model():
     return models.create("edsr", scale=2, n_resblocks=8, n_feats=32)
 
 
-def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark):
-    # the smoke run (tests/test_bench_smoke.py) runs this same body once on a 24 x 24 input
-    size, n_sample = (SIZE, SAMPLE) if harness.timed() else (SMOKE_SIZE, SMOKE_SAMPLE)
+def one_impulse_per_forward(model: torch.nn.Module, size: tuple[int, int], n_sample: int):
+    """The published way, as the baseline: f(b + delta_p) - f(b) for ``n_sample`` positions p
+    spread over a black [1, 3, *size] input, batch 1, f(b) computed once; in the faster of the
+    NCHW and channels_last layouts measured here. Returns (layout name, the baseline)."""
     n_pos = size[0] * size[1]
-    model = _model()
     bg = torch.zeros(1, 3, *size)
     step = n_pos // n_sample
     sample = [(i // size[1], i % size[1]) for i in range(step // 2, n_pos, step)][:n_sample]
@@ -54,13 +54,21 @@ def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark):
                 xi[0, :, y, x] += 1.0
                 _ = model(xi) - fb
 
-    name, baseline = fastest(
+    return fastest(
         {
             "NCHW": lambda: one_per_forward(torch.contiguous_format),
             "channels_last": lambda: one_per_forward(torch.channels_last),
         },
         rounds=3,
     )
+
+
+def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark):
+    # the smoke run (tests/test_bench_smoke.py) runs this same body once on a 24 x 24 input
+    size, n_sample = (SIZE, SAMPLE) if harness.timed() else (SMOKE_SIZE, SMOKE_SAMPLE)
+    n_pos = size[0] * size[1]
+    model = _model()
+    name, baseline = one_impulse_per_forward(model, size, n_sample)
     info = {}
 
     def lpfk_route():

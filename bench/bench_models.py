@@ -70,7 +70,7 @@ import torch
 
 import lpfk
 from bench import conftest as harness
-from bench.conftest import fastest
+from bench.bench_impulse import one_impulse_per_forward  # the published baseline, written once
 from lpfk import models
 from lpfk.analysis.impulse import impulse_responses
 
@@ -113,27 +113,7 @@ def test_impulse_all_positions_vs_one_per_forward(ratio, benchmark, name):
     size, n_sample = (SIZE, SAMPLE) if harness.timed() else (SMOKE_SIZE, SMOKE_SAMPLE)
     n_pos = size[0] * size[1]
     model = _model(name)
-    bg = torch.zeros(1, 3, *size)
-    step = n_pos // n_sample
-    sample = [(i // size[1], i % size[1]) for i in range(step // 2, n_pos, step)][:n_sample]
-    assert len(sample) == n_sample
-
-    def one_per_forward(fmt):
-        with torch.inference_mode():
-            base = bg.contiguous(memory_format=fmt)
-            fb = model(base)
-            for y, x in sample:
-                xi = base.clone()
-                xi[0, :, y, x] += 1.0
-                _ = model(xi) - fb
-
-    base_name, baseline = fastest(
-        {
-            "NCHW": lambda: one_per_forward(torch.contiguous_format),
-            "channels_last": lambda: one_per_forward(torch.channels_last),
-        },
-        rounds=3,
-    )
+    base_name, baseline = one_impulse_per_forward(model, size, n_sample)
     seen = {}
 
     def lpfk_route():

@@ -131,7 +131,7 @@ enum Mode { kRaw = 0, kByTarget = 1, kByPrediction = 2 };
 // Accumulators of one (image, channel, block of steps), four double lanes each (re, im of part
 // 0, re, im of part 1): uu = sum U^2, vv = sum V^2, uv = sum U V (lane by lane: their lane sums
 // are sum |U|^2, sum |V|^2, sum Re(U conj V)), and ep, et the weighted energy sum w |X|^2 of the
-// raw coefficients without the DC (Parseval: the spread of each image).
+// raw coefficients without the DC (Parseval: the spread of each image; kRaw only).
 struct ScanSums {
   v4d uu = {0, 0, 0, 0}, vv = {0, 0, 0, 0}, uv = {0, 0, 0, 0}, ep = {0, 0, 0, 0}, et = {0, 0, 0, 0};
 };
@@ -157,11 +157,13 @@ __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cp
     t0[k] = xt + static_cast<int64_t>(r0) * wr;
     p1[k] = xp + static_cast<int64_t>(r1) * wr;
     t1[k] = xt + static_cast<int64_t>(r1) * wr;
-    const v4d xp0 = load_pair(p0[k], p1[k]), xt0 = load_pair(t0[k], t1[k]);
-    v4d e0p = xp0 * xp0, e0t = xt0 * xt0;
-    if (r0 == 0) e0p[0] = e0p[1] = e0t[0] = e0t[1] = 0.0;  // the DC: the mean, not the spread
-    acc.ep += e0p;
-    acc.et += e0t;
+    if constexpr (Mode == kRaw) {  // the energies: only the raw sums need them (fsds_direct)
+      const v4d xp0 = load_pair(p0[k], p1[k]), xt0 = load_pair(t0[k], t1[k]);
+      v4d e0p = xp0 * xp0, e0t = xt0 * xt0;
+      if (r0 == 0) e0p[0] = e0p[1] = e0t[0] = e0t[1] = 0.0;  // the DC: the mean, not the spread
+      acc.ep += e0p;
+      acc.et += e0t;
+    }
     v4d zp, zt;  // column 0 carries the mean correction (fsds.h)
     fsds_zscored_col0(p0[k]->re, p0[k]->im, r0, h, hp, wmp, isp, &zp[0], &zp[1]);
     fsds_zscored_col0(p1[k]->re, p1[k]->im, r1, h, hp, wmp, isp, &zp[2], &zp[3]);
@@ -175,9 +177,9 @@ __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cp
       for (int k = 0; k < Rows; ++k) {
         const v4d xpc = load_pair(p0[k] + c, p1[k] + c);
         const v4d xtc = load_pair(t0[k] + c, t1[k] + c);
-        ep += xpc * xpc;
-        et += xtc * xtc;
         if constexpr (Mode == kRaw) {
+          ep += xpc * xpc;
+          et += xtc * xtc;
           pref_u[k] += xpc;
           pref_v[k] += xtc;
         } else {
@@ -209,6 +211,7 @@ __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cp
   }
   // columns 1 .. wr-1 were summed once: they stand for 2 full-spectrum columns, except the
   // Nyquist column of an even W (rfft_column_weights in lpfk/ops/fft.py)
+  if constexpr (Mode != kRaw) return;
   acc.ep += 2.0 * ep;
   acc.et += 2.0 * et;
   if (even_w && wr > 1) {

@@ -5,7 +5,7 @@
 //     exact mean and unbiased std of each image's channels*h*w values.
 //   fsds_sums_*: xp, xt [n, channels, hp, wr] complex (re, im), the rfft2 of the images as the FFT
 //     read them (wr = w/2 + 1) -> out [5, n]: sum |U|^2, sum |V|^2, sum Re(U conj V), and each
-//     input's spectral energy sum w |X|^2 without the DC (Parseval: its spread). Dp, Dt: the
+//     input's spectral energy sum w |X|^2 without the DC (mode 0 only, else 0). Dp, Dt: the
 //     prefix sums of fsds.h, column 0 corrected for the mean. mode 0 (raw: the stds not known
 //     yet): U, V = Dp, Dt, and with a, b = 1 / std, num = a^2 uu - 2 a b uv + b^2 vv, den = b^2 vv
 //     (or a^2 uu); mode 1 / 2 (inv_std_* = a, b known): U = a Dp - b Dt, V = b Dt (mode 1, by the

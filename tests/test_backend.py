@@ -27,6 +27,45 @@ def test_auto_picks_cpp_on_cpu():
     assert dispatch.resolve_backend("auto", torch.device("cpu"), "op", ("torch",)) == "torch"
 
 
+def test_plain_eager_calls_skip_the_op_and_the_rest_go_through_it():
+    """The ops call their kernels directly in plain eager no-grad calls (dispatch.plain_eager) and
+    through their torch.library op otherwise; both routes give the same bits."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Seen(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops.add(str(func.overloadpacket))
+            return func(*args, **(kwargs or {}))
+
+    p, t = torch.rand(2, 3, 13, 11, dtype=torch.float64), torch.rand(2, 3, 13, 11, dtype=torch.float64)
+    assert dispatch.plain_eager(p, t)
+    assert not dispatch.plain_eager(p.requires_grad_(), t)
+    with torch.no_grad():
+        assert dispatch.plain_eager(p, t)
+    p = p.detach()
+    seen_in_vmap = []
+    torch.vmap(lambda a: seen_in_vmap.append(dispatch.plain_eager(a)) or a)(p)
+    assert seen_in_vmap == [False]
+    calls = [
+        (lambda: lpfk.fsds(p, t, backend="cpp"), "lpfk.fsds"),
+        (lambda: lpfk.ssim(p, t, data_range=1.0, backend="cpp"), "lpfk.ssim"),
+        (lambda: lpfk.radial_spectrum(p, backend="cpp"), "lpfk.radial_spectrum"),
+    ]
+    for call, name in calls:
+        direct = call()
+        with Seen() as seen:
+            routed = call()
+        assert name in seen.ops, (name, seen.ops)  # a mode sees the op
+        assert torch.equal(direct, routed)
+    g = p.clone().requires_grad_()
+    lpfk.fsds(g, t, backend="cpp").sum().backward()  # the op's autograd: a gradient came back
+    assert g.grad is not None and g.grad.abs().sum() > 0
+
+
 def test_unavailable_backend_says_why(monkeypatch):
     monkeypatch.setitem(dispatch._UNAVAILABLE, "cpp", "not built (test)")
     with pytest.raises(lpfk.BackendUnavailableError, match="backend 'cpp' is unavailable: not built"):

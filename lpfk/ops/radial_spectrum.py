@@ -268,8 +268,7 @@ dispatch.register_probe(_FN, lambda x, be: _radial_gpu(x, 19, False, True, True,
                         lambda x: _radial_spectrum(x, 19, False, True, True), [(3, 37, 45)], rtol=1e-4, atol=1e-6)  # fmt: skip
 
 
-@torch.library.custom_op("lpfk::radial_spectrum", mutates_args=())
-def _radial_spectrum_op(
+def _radial_spectrum_kernels(
     x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize: bool, backend: str
 ) -> torch.Tensor:
     """x: [N, H, W] real (float or integer) -> [N, R] in float32 (float64 for float64 input)."""
@@ -278,6 +277,13 @@ def _radial_spectrum_op(
     if backend in ("triton", "cuda"):
         return _radial_gpu(x, n_bins, power, mean, normalize, backend)
     raise ValueError(f"lpfk::radial_spectrum: no implementation for backend {backend!r} on {x.device}")
+
+
+# The op (autograd, torch.compile, fake tensors); plain eager calls run the kernels directly
+# (dispatch.plain_eager).
+_radial_spectrum_op = torch.library.custom_op(
+    "lpfk::radial_spectrum", _radial_spectrum_kernels, mutates_args=()
+)
 
 
 @_radial_spectrum_op.register_fake
@@ -384,5 +390,6 @@ def radial_spectrum(
     if be == "torch":
         out = _radial_spectrum(flat.to(dtype), r, power, mean, normalize)
     else:
-        out = _radial_spectrum_op(flat, r, power, mean, normalize, be)
+        run = _radial_spectrum_kernels if dispatch.plain_eager(flat) else _radial_spectrum_op
+        out = run(flat, r, power, mean, normalize, be)
     return out.reshape(*batch, r)

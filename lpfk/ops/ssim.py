@@ -238,8 +238,7 @@ def _ssim_gpu(pred, target, window, data_range, k1, k2, same, backend):
     return values
 
 
-@torch.library.custom_op("lpfk::ssim", mutates_args=())
-def _ssim_op(
+def _ssim_kernels(
     pred: torch.Tensor,
     target: torch.Tensor,
     window: torch.Tensor,
@@ -256,6 +255,11 @@ def _ssim_op(
     if backend in ("triton", "cuda"):
         return _ssim_gpu(pred, target, window, data_range, k1, k2, same, backend)
     raise ValueError(f"lpfk::ssim: no implementation for backend {backend!r} on {pred.device}")
+
+
+# The op (autograd, torch.compile, fake tensors); plain eager calls run the kernels directly
+# (dispatch.plain_eager).
+_ssim_op = torch.library.custom_op("lpfk::ssim", _ssim_kernels, mutates_args=())
 
 
 @_ssim_op.register_fake
@@ -387,7 +391,8 @@ def ssim(
         for x, which in ((p, "pred"), (t, "target")):
             _check_range(*_minmax(x.detach()), data_range, which)
     else:
-        values = _ssim_op(p, t, window, data_range, k1, k2, same, be)
+        run = _ssim_kernels if dispatch.plain_eager(p, t) else _ssim_op
+        values = run(p, t, window, data_range, k1, k2, same, be)
     values = values.to(dtype or cdtype).reshape(batch)
     if reduction == "mean":
         return values.mean()

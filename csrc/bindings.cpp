@@ -95,25 +95,22 @@ void fsds_sums(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, i
   }
 }
 
-void fsds_direct(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels, int h,
-                 int w, bool by_pred, double max_mean_stds, std::uintptr_t num, std::uintptr_t den, std::uintptr_t ok,
-                 int threads) {
+bool fsds_direct(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels, int h,
+                 int w, bool by_pred, double max_mean_stds, std::uintptr_t num, std::uintptr_t den, int threads) {
   positive(n, "n");
   positive(channels, "channels");
   positive(h, "h");
   positive(w, "w");
   positive(threads, "threads");
   auto nu = ptr<double>(num, "num"), de = ptr<double>(den, "den");
-  auto okp = ptr<uint8_t>(ok, "ok");
   const bool f64 = is_f64(dtype);
   py::gil_scoped_release nogil;
   if (f64) {
-    lpfk::fsds_direct_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, by_pred,
-                          max_mean_stds, nu, de, okp, threads);
-  } else {
-    lpfk::fsds_direct_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, by_pred,
-                          max_mean_stds, nu, de, okp, threads);
+    return lpfk::fsds_direct_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, by_pred,
+                                 max_mean_stds, nu, de, threads);
   }
+  return lpfk::fsds_direct_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, by_pred,
+                               max_mean_stds, nu, de, threads);
 }
 
 void radial_sums(std::uintptr_t spec, const std::string& dtype, int64_t n, int h, int w, std::uintptr_t bin_map,
@@ -321,7 +318,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("fsds_prepare", &fsds_prepare,
         "x [n, c, h, w] -> centred float copy [n, c, h + h % 2, w] (zero row appended for odd h), pilot shift, "
         "mean and unbiased std [n]");
-  m.def("fsds_direct", &fsds_direct, "FSDS num, den [n] from the rfft2 of the images as they are (fsds_cpu.h)");
+  m.def("fsds_direct", &fsds_direct,
+        "FSDS num, den [n] from the rfft2 of the images as they are; false: redo centred (fsds_cpu.h)");
   m.def("fsds_sums", &fsds_sums, "FSDS sums [5, n] from raw rfft2 spectra [n, c, h + h % 2, w/2 + 1] (fsds_cpu.h)");
   m.def("nonzero_rows_cols", &nonzero_rows_cols, "rows [h] and columns [w] of x [b, c, h, w] holding a value != 0");
   m.def("radial_sums", &radial_sums,

@@ -14,8 +14,8 @@
 //   fsds_direct_*: xp, xt the rfft2 of the images as they are -> num, den [n] (FSDS = -10 log10
 //     num / den) with the moments read off the spectra: the mean from the DC terms, the std by
 //     Parseval from the rest (the energy about each channel's mean plus the channel means'
-//     spread); ok[b] = 0 where an image's moments are not finite, its std is 0 or its |mean|
-//     exceeds max_mean_stds stds (its float32 FFT loses accuracy): redo those centred.
+//     spread). Returns false when an image's moments are not finite, its std is 0 or its |mean|
+//     exceeds max_mean_stds stds (its float32 FFT loses accuracy): redo the batch centred.
 #pragma once
 
 #include <cstdint>
@@ -38,10 +38,10 @@ void fsds_prepare_f32(const float* x, int64_t n, int64_t channels, int h, int w,
                       double* mean, double* stdev, int threads);
 void fsds_prepare_f64(const double* x, int64_t n, int64_t channels, int h, int w, double* out, double* shift,
                       double* mean, double* stdev, int threads);
-void fsds_direct_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
-                     double max_mean_stds, double* num, double* den, uint8_t* ok, int threads);
-void fsds_direct_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
-                     double max_mean_stds, double* num, double* den, uint8_t* ok, int threads);
+bool fsds_direct_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
+                     double max_mean_stds, double* num, double* den, int threads);
+bool fsds_direct_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
+                     double max_mean_stds, double* num, double* den, int threads);
 void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
                    const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
                    int threads);

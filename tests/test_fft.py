@@ -1,6 +1,7 @@
-"""The CPU rfft2 engine (lpfk/ops/fft.py): torch.fft and scipy.fft both equal the float64 numpy
-oracle to rounding; ``auto`` follows the shape, ``timed`` times them once per key; forcing works; FSDS
-and radial spectra keep their fixtures and tolerances whichever engine runs."""
+"""The CPU rfft2 engine (lpfk/ops/fft.py): torch.fft, scipy.fft and ducc0 all equal the float64
+numpy oracle to rounding; ``auto`` follows the shape (and whether ducc0 is installed), ``timed``
+times them once per key; forcing works; FSDS and radial spectra keep their fixtures and
+tolerances whichever engine runs."""
 
 import numpy as np
 import pytest
@@ -8,10 +9,17 @@ import torch
 
 import lpfk
 from lpfk.ops import fft
+from lpfk.ops.dispatch import BackendUnavailableError
 from tests import oracles
 from tests.conftest import fsds_cases, smooth_image
 
-ENGINES = ["torch", "scipy"]
+ENGINES = ["torch", "scipy", "ducc0"]  # ducc0: the test extra installs it, as the fast extra does
+
+
+@pytest.fixture
+def no_ducc0(monkeypatch):
+    """This process as if ducc0 were not installed."""
+    monkeypatch.setattr(fft, "_ducc0", False)
 
 
 @pytest.fixture
@@ -22,7 +30,8 @@ def engine_reset():
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("shape,s", [((3, 13, 17), None), ((2, 1, 7), None), ((1, 321, 481), None),
-                                     ((4, 9, 10), (10, 10)), ((1, 1, 1), None)], ids=str)  # fmt: skip
+                                     ((4, 9, 10), (10, 10)), ((1, 1, 1), None), ((2, 3, 5, 7), (4, 7)),
+                                     ((2, 8, 9), (6, 11)), ((1, 5, 6), (5, 4))], ids=str)  # fmt: skip
 def test_engines_match_the_float64_oracle(engine, shape, s, engine_reset):
     fft.set_engine(engine)
     x = torch.rand(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(sum(shape)))
@@ -35,21 +44,47 @@ def test_engines_match_the_float64_oracle(engine, shape, s, engine_reset):
     np.testing.assert_allclose(got32.numpy(), want, rtol=0, atol=2e-6 * max(1.0, np.abs(want).max()))
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_out_is_written_where_the_engine_can(engine, engine_reset):
+    fft.set_engine(engine)
+    x = torch.rand(2, 3, 9, 10, dtype=torch.float64)
+    out = torch.full((2, 3, 10, 6), complex(7, 7), dtype=torch.complex128)
+    got = fft.rfft2(x, s=(10, 10), out=out)
+    np.testing.assert_allclose(got.numpy(), np.fft.rfft2(x.numpy(), s=(10, 10)), rtol=0, atol=1e-12)
+    assert (got.data_ptr() == out.data_ptr()) == (engine != "scipy")  # scipy.fft has no ``out``
+
+
 def test_auto_follows_the_prime_factors():
-    assert fft.auto_engine(1356, 2040) == "scipy"  # 1356 = 4 * 3 * 113
-    assert fft.auto_engine(322, 481) == "scipy"  # 481 = 13 * 37
+    assert fft.have_ducc0()
+    assert fft.auto_engine(1356, 2040) == "ducc0"  # 1356 = 4 * 3 * 113
+    assert fft.auto_engine(322, 481) == "ducc0"  # 481 = 13 * 37
     assert fft.auto_engine(256, 256) == "torch"
     assert fft.auto_engine(1, 1) == "torch" and fft.auto_engine(7, 30) == "torch"
-    assert fft.auto_engine(11, 8) == "scipy"
+    assert fft.auto_engine(11, 8) == "ducc0"
+
+
+def test_auto_without_ducc0_takes_scipy(no_ducc0, engine_reset):
+    assert not fft.have_ducc0()
+    assert fft.auto_engine(1356, 2040) == "scipy" and fft.auto_engine(11, 8) == "scipy"
+    assert fft.auto_engine(256, 256) == "torch"
+    x = torch.rand(2, 11, 13, dtype=torch.float64)
+    np.testing.assert_allclose(fft.rfft2(x).numpy(), np.fft.rfft2(x.numpy()), rtol=0, atol=1e-12)
+    fft.set_engine("ducc0")
+    with pytest.raises(BackendUnavailableError, match=r"needs the ducc0 package: pip install 'lpfk\[fast\]'"):
+        fft.rfft2(x)
 
 
 def test_auto_values_do_not_depend_on_the_batch(engine_reset):
-    """The choice depends on the shape only: one image alone and inside a batch give the same bits."""
+    """The choice depends on the shape only, and ducc0 transforms each image alone: one image alone
+    and inside a batch give the same bits (a batched ducc0 call does not: the planes' SIMD groups
+    shift)."""
     fft.set_engine("auto")
-    x = torch.rand(5, 3, 22, 37)
-    whole = fft.rfft2(x.reshape(-1, 22, 37))
-    for i in range(5):
-        assert torch.equal(fft.rfft2(x[i]), whole[3 * i : 3 * i + 3])
+    for h, w in ((22, 37), (21, 37), (256, 256)):  # ducc0, ducc0 with the odd-H zero row, torch
+        x = torch.rand(5, 3, h, w)
+        s = (h + h % 2, w)
+        whole = fft.rfft2(x, s=s)
+        for i in range(5):
+            assert torch.equal(fft.rfft2(x[i], s=s), whole[i])
 
 
 def test_timed_times_once_and_keeps_the_choice(engine_reset, monkeypatch):

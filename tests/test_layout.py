@@ -109,8 +109,8 @@ def test_the_files_are_found():
 
 
 def test_ops_imports_torch_numpy_the_extension_and_kernels_only():
-    # scipy.fft: the second exact FFT engine that lpfk/ops/fft.py times against torch.fft
-    allowed = ("torch", "numpy", "scipy.fft", "lpfk._C", "lpfk.kernels", "lpfk.ops")
+    # scipy.fft, ducc0.fft: the other exact FFT engines of lpfk/ops/fft.py beside torch.fft
+    allowed = ("torch", "numpy", "scipy.fft", "ducc0.fft", "lpfk._C", "lpfk.kernels", "lpfk.ops")
 
     def bad(path, imp):
         if not _in(path, "ops") or _top(imp.module) in STDLIB or imp.module == "__future__":

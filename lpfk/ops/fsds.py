@@ -155,17 +155,14 @@ def _fsds_cpp(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool) -> 
     if dtype == torch.float64:  # the float64 kernels read float64 only (rare mixed inputs)
         pred, target = pred.to(dtype), target.to(dtype)
     threads = dispatch.num_threads()
-    num = torch.empty(n, dtype=torch.float64)
-    den = torch.empty(n, dtype=torch.float64)
+    sums = torch.empty(2, n, dtype=torch.float64)  # num, den
     step = chunk_items(c * h * w * dtype.itemsize, n, c, threads)
     for s in range(0, n, step):
         e = min(n, s + step)
         chunks = [pred[s:e].contiguous(), target[s:e].contiguous()]
-        done = _direct(chunks, dtype, by_prediction, threads) if _readable(chunks, dtype) else None
-        if done is None:
-            done = _centred(chunks, dtype, by_prediction, threads, offset=s)
-        num[s:e], den[s:e] = done
-    return _to_db(num, den).to(dtype)
+        if not (_readable(chunks, dtype) and _direct(chunks, dtype, by_prediction, threads, sums[:, s:e])):
+            sums[:, s:e] = _centred(chunks, dtype, by_prediction, threads, offset=s)
+    return _to_db(sums[0], sums[1]).to(dtype)
 
 
 def _readable(chunks: list[torch.Tensor], dtype: torch.dtype) -> bool:
@@ -174,24 +171,30 @@ def _readable(chunks: list[torch.Tensor], dtype: torch.dtype) -> bool:
     return all(x.dtype == dtype and x.data_ptr() % 64 == 0 for x in chunks)
 
 
-def _direct(chunks, dtype, by_prediction: bool, threads: int):
-    """(num, den) of a chunk from the rfft2 of the inputs as they are, or None when an image needs
-    the centred copy (its |mean| above DIRECT_MEAN_STDS stds, or moments not finite / std 0: the
-    centred route then also raises the error that names the image). The moments come from the
-    spectra (csrc/fsds_cpu.h, fsds_direct)."""
+def _spectrum_workspace(k: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """The reused spectrum buffer of input k (slots 2 and 3: 0 and 1 hold ``_centred``'s copies)."""
+    return fft.workspace(2 + k, shape, torch.complex128 if dtype == torch.float64 else torch.complex64)
+
+
+def _direct(chunks, dtype, by_prediction: bool, threads: int, out: torch.Tensor) -> bool:
+    """(num, den) of a chunk into ``out`` [2, m] (a view) from the rfft2 of the inputs as they
+    are; False when an image needs the centred copy (its |mean| above DIRECT_MEAN_STDS stds, or
+    moments not finite / std 0: the centred route then also raises the error that names the
+    image). The moments come from the spectra (csrc/fsds_cpu.h, fsds_direct)."""
     m, c, h, w = chunks[0].shape
-    specs = [fft.rfft2(x.reshape(m * c, h, w), s=(h + h % 2, w), threads=threads) for x in chunks]
-    out = torch.empty(2, m, dtype=torch.float64)
-    ok = torch.empty(m, dtype=torch.uint8)
-    dispatch.extension().fsds_direct(
+    shape = (m, c, h + h % 2, w // 2 + 1)
+    specs = [
+        fft.rfft2(x, s=(shape[2], w), threads=threads, out=_spectrum_workspace(k, shape, dtype))
+        for k, x in enumerate(chunks)
+    ]
+    return dispatch.extension().fsds_direct(
         specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), m, c, h, w,
-        by_prediction, DIRECT_MEAN_STDS, out[0].data_ptr(), out[1].data_ptr(), ok.data_ptr(), threads,
+        by_prediction, DIRECT_MEAN_STDS, out[0].data_ptr(), out[1].data_ptr(), threads,
     )  # fmt: skip
-    return (out[0], out[1]) if bool(ok.all()) else None
 
 
-def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int):
-    """(num, den) of a chunk through float copies centred on a pilot mean: one pass over each
+def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int) -> torch.Tensor:
+    """[2, m]: (num, den) of a chunk through float copies centred on a pilot mean: one pass over each
     image gives its exact mean and std and the copy (with the zero row of odd H); then rfft2 and
     the scan with the z-score folded in."""
     m, c, h, w = chunks[0].shape
@@ -209,7 +212,8 @@ def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int):
             real[k].data_ptr(), shift.data_ptr(), mean.data_ptr(), std.data_ptr(), threads,
         )  # fmt: skip
         _check_moments(mean, std, which, offset=offset)
-        specs.append(fft.rfft2(real[k].reshape(-1, hp, w), threads=threads))
+        out = _spectrum_workspace(k, (m, c, hp, w // 2 + 1), dtype)
+        specs.append(fft.rfft2(real[k], threads=threads, out=out))
     w_mean = (stats[1::3] - stats[0::3]) * w  # the mean left in the centred copies
     inv_std = 1.0 / stats[2::3]
     sums = torch.empty(5, m, dtype=torch.float64)
@@ -218,7 +222,7 @@ def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int):
         w_mean[0].data_ptr(), inv_std[0].data_ptr(), w_mean[1].data_ptr(), inv_std[1].data_ptr(),
         _BY_PREDICTION if by_prediction else _BY_TARGET, sums.data_ptr(), threads,
     )  # fmt: skip
-    return sums[0], sums[1]
+    return sums[:2]  # num, den
 
 
 def _cuda_groups(plane_parts: int, half: int, device: torch.device) -> tuple[int, int]:
@@ -274,8 +278,9 @@ dispatch.register_probe(
 )
 
 
-@torch.library.custom_op("lpfk::fsds", mutates_args=())
-def _fsds_op(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, backend: str) -> torch.Tensor:
+def _fsds_kernels(
+    pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, backend: str
+) -> torch.Tensor:
     """pred, target: [N, C, H, W] real (float or integer) -> FSDS [N] in float32 (float64 if
     either input is float64)."""
     if backend == "cpp":
@@ -283,6 +288,11 @@ def _fsds_op(pred: torch.Tensor, target: torch.Tensor, by_prediction: bool, back
     if backend in ("triton", "cuda"):
         return _fsds_gpu(pred, target, by_prediction, backend)
     raise ValueError(f"lpfk::fsds: no implementation for backend {backend!r} on {pred.device}")
+
+
+# The op (autograd, torch.compile, fake tensors); plain eager calls run _fsds_kernels directly
+# (dispatch.plain_eager).
+_fsds_op = torch.library.custom_op("lpfk::fsds", _fsds_kernels, mutates_args=())
 
 
 @_fsds_op.register_fake
@@ -362,7 +372,7 @@ def fsds(
     if be == "torch":
         values = _fsds(p.to(dtype), t.to(dtype), by_prediction)
     else:
-        values = _fsds_op(p, t, by_prediction, be)
+        values = (_fsds_kernels if dispatch.plain_eager(p, t) else _fsds_op)(p, t, by_prediction, be)
     values = values.reshape(batch)
     if reduction == "mean":
         return values.mean()

@@ -3,7 +3,7 @@
 - at least 3x faster than the common recipe (fft2, fftshift, abs, bincount on a radius map).
 
 One [3, H, W] image at 3 x 1356 x 2040 (DIV2K) and 3 x 321 x 481 (BSD100): at most 1.3x the
-time of rfft2 alone, done the fastest way found in the same run (torch.fft or scipy.fft).
+time of rfft2 alone, done the fastest way found in the same run (torch.fft, scipy.fft or ducc0).
 
 GPU (skipped without one; informational until a GPU run sets targets): the triton and cuda
 backends against the torch reference (rfft2, |X|, index_add) on the same GPU, against the
@@ -16,7 +16,7 @@ import torch
 
 import lpfk
 from bench import gpu
-from bench.conftest import compare, fastest, rfft2_floor
+from bench.conftest import compare, fastest, rfft2_engines, rfft2_floor
 from lpfk.ops.radial_spectrum import _radial_spectrum
 
 GUARD_RFFT2 = 0.5  # at most 2x the time of rfft2; target at most 1.5x (0.67; bench/README.md)
@@ -55,16 +55,8 @@ def test_radial_spectrum_cpp_vs_rfft2(ratio):
 
 @pytest.mark.parametrize("size", [(3, 1356, 2040), (3, 321, 481)], ids=lambda s: "x".join(map(str, s)))
 def test_radial_spectrum_cpp_vs_fastest_rfft2(ratio, size):
-    import scipy.fft
-
     x = torch.rand(size, generator=torch.Generator().manual_seed(0))
-    xn, threads = x.numpy(), torch.get_num_threads()
-    name, floor = fastest(
-        {
-            "torch.fft.rfft2": lambda: torch.fft.rfft2(x),
-            "scipy.fft.rfft2": lambda: scipy.fft.rfft2(xn, workers=threads),
-        }
-    )
+    name, floor = fastest(rfft2_engines(x))
     ratio(
         lambda: lpfk.radial_spectrum(x, backend="cpp"), floor, min_speedup=1 / 1.3,
         rounds=9 if size[1] > 1000 else 31, baseline_name=name,

@@ -245,6 +245,32 @@ def fastest(candidates: dict[str, Callable[[], object]], rounds: int = 5) -> tup
     return best, candidates[best]
 
 
+def rfft2_engines(x: torch.Tensor, s: tuple[int, int] | None = None) -> dict[str, Callable[[], object]]:
+    """One rfft2 of ``x`` [..., H, W] (size ``s``), as each CPU FFT library's own plain call does
+    it: torch.fft, scipy.fft (pocketfft, workers = threads) and, where installed, ducc0 (given
+    its zero-padded input ready-made, so the padding is not timed). The candidates of the FFT
+    floors (``fastest``)."""
+    import scipy.fft
+
+    threads = torch.get_num_threads()
+    xn = x.numpy()
+    cands: dict[str, Callable[[], object]] = {
+        "torch.fft.rfft2": lambda: torch.fft.rfft2(x, s=s),
+        "scipy.fft.rfft2": lambda: scipy.fft.rfft2(xn, s=s, workers=threads),
+    }
+    try:
+        import ducc0
+    except ImportError:
+        return cands
+    h, w = x.shape[-2:]
+    hs, ws = s or (h, w)
+    padded = torch.zeros((*x.shape[:-2], hs, ws), dtype=x.dtype)
+    padded[..., : min(h, hs), : min(w, ws)] = x[..., : min(h, hs), : min(w, ws)]
+    pn = padded.numpy()
+    cands["ducc0.fft.r2c"] = lambda: ducc0.fft.r2c(pn, axes=(-2, -1), nthreads=threads)
+    return cands
+
+
 def rfft2_floor(x: torch.Tensor) -> tuple[str, Callable[[], object]]:
     """rfft2 of a batch [..., H, W] alone, done the fastest way found here: one call on the whole
     batch (as given, or as a stack of planes) or in chunks of 2 to 16 planes."""

@@ -98,19 +98,8 @@ void prepare_impl(const In* x, int64_t n, int64_t channels, int h, int w, Out* o
   }
 }
 
-// Four double lanes (re, im of part 0, re, im of part 1): one AVX2 register, two SSE2 ones.
-// GNU vector extensions; the clones (LPFK_CLONES) pick the instruction set.
-typedef double v4d __attribute__((vector_size(32)));
-typedef double v2d __attribute__((vector_size(16)));
-typedef float v4f __attribute__((vector_size(16)));
-typedef uint64_t v2u __attribute__((vector_size(16)));
-
-template <class V, class P>
-__attribute__((always_inline)) inline V load_unaligned(const P* p) {
-  V v;
-  __builtin_memcpy(&v, p, sizeof(V));
-  return v;
-}
+// Four double lanes (re, im of part 0, re, im of part 1) in a v4d (lpfk_common.h); the clones
+// (LPFK_CLONES) pick the instruction set.
 
 // {a.re, a.im, b.re, b.im} in double, built in registers.
 template <class T>

@@ -36,4 +36,21 @@ struct alignas(2 * sizeof(T)) CplxA {
 static_assert(sizeof(CplxA<float>) == sizeof(Cplx<float>) && sizeof(CplxA<double>) == sizeof(Cplx<double>),
               "CplxA must keep Cplx's layout: only the alignment differs");
 
+#if !defined(__CUDACC__)
+// The CPU loops' vectors (GNU vector extensions: every ISA clone of LPFK_CLONES compiles them to
+// its own registers, two SSE2 ones or one AVX register for four doubles).
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v2d __attribute__((vector_size(16)));
+typedef float v4f __attribute__((vector_size(16)));
+typedef uint64_t v2u __attribute__((vector_size(16)));
+
+// A V (vector or scalar) read from p whatever its alignment.
+template <class V, class P>
+__attribute__((always_inline)) inline V load_unaligned(const P* p) {
+  V v;
+  __builtin_memcpy(&v, p, sizeof(V));
+  return v;
+}
+#endif
+
 }  // namespace lpfk

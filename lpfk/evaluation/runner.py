@@ -143,36 +143,28 @@ def batch_metrics(
 
 def _fsds_values(sr, hr, normalize_by, backend, errors: list[list[str]]) -> list[float | None]:
     """lpfk.fsds of every pair; a constant image (FSDS z-scores each image) or a pair the op
-    refuses gets None and its reason in ``errors``."""
+    refuses gets None and its reason in ``errors``. The batch is scored in one call; only when
+    the op refuses it are the pairs checked one by one (so the common case makes no pass of its
+    own over the images)."""
     from lpfk.ops.fsds import fsds
 
-    b = sr.shape[0]
-    vals: list[float | None] = [None] * b
+    try:
+        return fsds(sr, hr, normalize_by=normalize_by, backend=backend).tolist()
+    except ValueError:  # a constant or bad pair: find it, keep the others
+        pass
+    vals: list[float | None] = [None] * sr.shape[0]
     const_sr, const_hr = _constant(sr), _constant(hr)
-    ok = []
-    for i in range(b):
+    for i in range(sr.shape[0]):
         if const_sr[i] or const_hr[i]:
             which = "SR and HR images are" if const_sr[i] and const_hr[i] else (
                 "SR image is" if const_sr[i] else "HR image is"
             )  # fmt: skip
             errors[i].append(f"fsds: the {which} constant (FSDS z-scores each image)")
-        else:
-            ok.append(i)
-    if not ok:
-        return vals
-    pick = ok if len(ok) < b else None
-    s, t = (sr, hr) if pick is None else (sr[pick], hr[pick])
-    try:
-        got = fsds(s, t, normalize_by=normalize_by, backend=backend).tolist()
-    except ValueError:  # one bad pair: find it, keep the others
-        for i in ok:
-            try:
-                vals[i] = fsds(sr[i], hr[i], normalize_by=normalize_by, backend=backend).item()
-            except ValueError as exc:
-                errors[i].append(f"fsds: {exc}")
-        return vals
-    for i, v in zip(ok, got, strict=True):
-        vals[i] = v
+            continue
+        try:
+            vals[i] = fsds(sr[i], hr[i], normalize_by=normalize_by, backend=backend).item()
+        except ValueError as exc:
+            errors[i].append(f"fsds: {exc}")
     return vals
 
 

@@ -263,9 +263,11 @@ void ssim_check(int64_t n, int64_t channels, int h, int w, int k, bool same, con
 }
 
 void ssim_sums(std::uintptr_t p, std::uintptr_t t, const std::string& dtype, int64_t n, int64_t channels, int h,
-               int w, std::uintptr_t window, int k, bool same, double c1, double c2, std::uintptr_t sums,
-               std::uintptr_t lo, std::uintptr_t hi, int threads) {
+               int w, std::uintptr_t window, int k, bool same, double c1, double c2, float div_p, float div_t,
+               std::uintptr_t sums, std::uintptr_t lo, std::uintptr_t hi, int threads) {
   ssim_check(n, channels, h, w, k, same, "lpfk._C.ssim_sums");
+  if (!(div_p >= 0.0f) || !(div_t >= 0.0f))
+    throw std::invalid_argument("lpfk._C.ssim_sums: div_p and div_t must be >= 0 (0: no division)");
   positive(threads, "threads");
   const void* pv = ptr<const void>(p, "p");
   const void* tv = ptr<const void>(t, "t");
@@ -274,8 +276,8 @@ void ssim_sums(std::uintptr_t p, std::uintptr_t t, const std::string& dtype, int
 #define LPFK_CASE(NAME, IN, FN)                                                                                 \
   if (dtype == NAME) {                                                                                          \
     py::gil_scoped_release nogil;                                                                               \
-    lpfk::FN(static_cast<const IN*>(pv), static_cast<const IN*>(tv), n, channels, h, w, g, k, same, c1, c2, s, \
-             l, u, threads);                                                                                    \
+    lpfk::FN(static_cast<const IN*>(pv), static_cast<const IN*>(tv), n, channels, h, w, g, k, same, c1, c2,    \
+             div_p, div_t, s, l, u, threads);                                                                   \
     return;                                                                                                     \
   }
   LPFK_CASE("uint8", uint8_t, ssim_sums_u8)

@@ -23,17 +23,26 @@ namespace {
 constexpr int kRowsPerUnit = 256;
 constexpr int kTile = 128;  // columns per tile of the vertical pass (5 moments stay in L1)
 
+// One input value as the filters read it: the value itself, or with Divide its float32 quotient
+// by div (float32(x) / div, one IEEE float32 division: the bits of torch.div(x, div) on an integer
+// tensor, tested), then widened to T.
+template <bool Divide, class T, class In>
+__attribute__((always_inline)) inline T input_value(In x, float div) {
+  if constexpr (Divide) return static_cast<T>(static_cast<float>(x) / div);
+  return static_cast<T>(x);
+}
+
 // buf [5, wp]: p, t, p p, t t, p t of one input row, reflect-padded by `pad` (wp = w + 2 pad);
 // min / max of the row's p and t folded into mm[4] (p min, p max, t min, t max).
-template <class In, class T>
-LPFK_CLONES void load_row(const In* p, const In* t, int w, int pad, T* buf, T* mm) {
+template <bool Divide, class In, class T>
+LPFK_CLONES void load_row(const In* p, const In* t, int w, int pad, float div_p, float div_t, T* buf, T* mm) {
   const int wp = w + 2 * pad;
   T* bp = buf;
   T* bt = buf + wp;
   T pmin = mm[0], pmax = mm[1], tmin = mm[2], tmax = mm[3];
 #pragma omp simd reduction(min : pmin, tmin) reduction(max : pmax, tmax)
   for (int x = 0; x < w; ++x) {
-    const T a = static_cast<T>(p[x]), b = static_cast<T>(t[x]);
+    const T a = input_value<Divide, T>(p[x], div_p), b = input_value<Divide, T>(t[x], div_t);
     bp[pad + x] = a;
     bt[pad + x] = b;
     pmin = std::min(pmin, a);
@@ -123,9 +132,10 @@ LPFK_CLONES double map_row_sum(T* const* rows, int wo, const T* g, int k, T c1, 
   return total;
 }
 
-template <class In, class T>
+template <bool Divide, class In, class T>
 void ssim_impl(const In* p, const In* t, int64_t n, int64_t channels, int h, int w, const T* g, int k, bool same,
-               double c1d, double c2d, double* sums, double* lo, double* hi, int threads) {
+               double c1d, double c2d, float div_p, float div_t, double* sums, double* lo, double* hi,
+               int threads) {
   const int pad = same ? k / 2 : 0;
   const int ho = same ? h : h - k + 1, wo = same ? w : w - k + 1;
   const int wp = wo + k - 1;
@@ -155,7 +165,7 @@ void ssim_impl(const In* p, const In* t, int64_t n, int64_t channels, int h, int
       // Padded input row j feeds output rows j-k+1 .. j; it lives in ring slot j % k.
       for (int j = y0; j < y1 + k - 1; ++j) {
         const int64_t r = ssim_source(j, h, pad);
-        load_row(pp + r * w, tp + r * w, w, pad, buf.data(), m4);
+        load_row<Divide>(pp + r * w, tp + r * w, w, pad, div_p, div_t, buf.data(), m4);
         filter_row(buf.data(), wp, wo, g, k, ring.data() + static_cast<size_t>(j % k) * 5 * wo);
         if (j >= y0 + k - 1) {
           const int y = j - k + 1;
@@ -184,10 +194,17 @@ void ssim_impl(const In* p, const In* t, int64_t n, int64_t channels, int h, int
 
 }  // namespace
 
-#define LPFK_SSIM_DEF(NAME, IN)                                                                              \
-  void NAME(const IN* p, const IN* t, int64_t n, int64_t channels, int h, int w, const double* window, int k,   \
-            bool same, double c1, double c2, double* sums, double* lo, double* hi, int threads) {               \
-    ssim_impl<IN, double>(p, t, n, channels, h, w, window, k, same, c1, c2, sums, lo, hi, threads);                  \
+#define LPFK_SSIM_DEF(NAME, IN)                                                                                \
+  void NAME(const IN* p, const IN* t, int64_t n, int64_t channels, int h, int w, const double* window, int k,     \
+            bool same, double c1, double c2, float div_p, float div_t, double* sums, double* lo, double* hi,     \
+            int threads) {                                                                                       \
+    if (div_p > 0.0f || div_t > 0.0f) {                                                                          \
+      ssim_impl<true, IN, double>(p, t, n, channels, h, w, window, k, same, c1, c2, div_p > 0.0f ? div_p : 1.0f, \
+                                  div_t > 0.0f ? div_t : 1.0f, sums, lo, hi, threads);                           \
+    } else {                                                                                                     \
+      ssim_impl<false, IN, double>(p, t, n, channels, h, w, window, k, same, c1, c2, 1.0f, 1.0f, sums, lo, hi,   \
+                                   threads);                                                                     \
+    }                                                                                                            \
   }
 LPFK_SSIM_DEF(ssim_sums_u8, uint8_t)
 LPFK_SSIM_DEF(ssim_sums_i8, int8_t)

@@ -2,6 +2,7 @@
 backend, both regions, gradients, torch.library, errors. (The Triton kernel runs under the
 interpreter in tests/triton_interpret_cases.py; the CUDA source compiles in test_cuda_kernels.py.)"""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -338,3 +339,60 @@ def test_input_errors():
         lpfk.ssim(x, x, data_range=1.0, dtype=torch.int32)
     with pytest.raises(ValueError, match="runs on CUDA tensors"):
         lpfk.ssim(x, x, data_range=1.0, backend="triton")
+
+
+# ----------------------------------------------------------------------------------------------
+# ssim_unit: lpfk eval's SSIM of integer images read as float32(x / peak)
+
+
+def _every_value(peak: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """[1, 3, H, W] holding every integer 0..peak (shuffled), padded with random values."""
+    g = torch.Generator().manual_seed(seed)
+    side = max(11, math.ceil(math.sqrt((peak + 1) / 3)))
+    n = 3 * side * side
+    vals = torch.cat([torch.arange(peak + 1), torch.randint(0, peak + 1, (n - peak - 1,), generator=g)])
+    return vals[torch.randperm(n, generator=g)].reshape(1, 3, side, side).to(dtype)
+
+
+@pytest.mark.parametrize(
+    "dtypes, peaks",
+    [((torch.uint8, torch.uint8), (255, 255)), ((torch.int32, torch.int32), (65535, 65535)),
+     ((torch.uint16, torch.uint16), (65535, 65535)), ((torch.uint8, torch.int32), (255, 65535))],
+    ids=str,
+)  # fmt: skip
+def test_unit_ssim_divides_in_the_kernel_with_torch_div_bits(dtypes, peaks, monkeypatch):
+    """The cpp kernel's float32(x) / peak is torch.div's quotient for every 8- and 16-bit value:
+    ssim_unit equals lpfk.ssim of the torch.div images bit for bit, and the kernel got the
+    divisors (no float copy was made)."""
+    from lpfk.ops import ssim as ssim_mod
+
+    p = _every_value(peaks[0], dtypes[0], 1)
+    t = _every_value(peaks[1], dtypes[1], 2)
+    t = t[..., : p.shape[-2], : p.shape[-1]] if t.shape[-1] > p.shape[-1] else t
+    p = p[..., : t.shape[-2], : t.shape[-1]].contiguous()
+    t = t.contiguous()
+    seen = []
+    real = ssim_mod._ssim_cpp
+    monkeypatch.setattr(ssim_mod, "_ssim_cpp", lambda *a: seen.append(a[-1]) or real(*a))
+    got = ssim_mod.ssim_unit(p, t, *peaks, backend="cpp")
+    assert seen == [(float(peaks[0]), float(peaks[1]))]
+    want = lpfk.ssim(
+        torch.div(p, float(peaks[0])), torch.div(t, float(peaks[1])), data_range=1.0, dtype=torch.float64,
+        backend="cpp",
+    )  # fmt: skip
+    assert torch.equal(got, want)
+    torch.testing.assert_close(ssim_mod.ssim_unit(p, t, *peaks, backend="torch"), want, rtol=0, atol=1e-5)
+
+
+def test_unit_ssim_bad_input():
+    from lpfk.ops.ssim import ssim_unit
+
+    x = torch.zeros(1, 3, 16, 16, dtype=torch.uint8)
+    with pytest.raises(TypeError, match="integer images, got pred torch.float32"):
+        ssim_unit(x.float(), x, 255, 255)
+    with pytest.raises(TypeError, match="of shape \\(3, 16, 16\\)"):
+        ssim_unit(x[0], x[0], 255, 255)
+    with pytest.raises(ValueError, match="peak_target must be an int in \\[1, 2\\^24\\), got 0"):
+        ssim_unit(x, x, 255, 0)
+    with pytest.raises(ValueError, match="same shape"):
+        ssim_unit(x, x[..., :15], 255, 255)

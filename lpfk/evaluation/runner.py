@@ -225,9 +225,12 @@ def _ssim_column(
         return [None] * b
     if y_channel and sr.shape[1] == 3:
         s, t = rgb_to_y(sr.double() / peak_sr, 1.0).float(), rgb_to_y(hr.double() / peak_hr, 1.0).float()
-    else:  # one pass each; the float32 quotient is the float64 one rounded, for every value (tested)
-        s, t = torch.div(sr, float(peak_sr)), torch.div(hr, float(peak_hr))
-    return _ssim_values(s, t, backend)
+        return _ssim_values(s, t, backend)
+    # float32(x / peak), the float64 quotient rounded for every value (tested); the cpp kernel
+    # divides as it reads (no float copy of the images), the other backends with torch.div
+    from lpfk.ops.ssim import ssim_unit
+
+    return ssim_unit(sr, hr, peak_sr, peak_hr, backend=backend).tolist()
 
 
 def _ssim_values(sr: torch.Tensor, hr: torch.Tensor, backend: str = "auto") -> list[float]:

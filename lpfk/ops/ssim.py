@@ -179,10 +179,11 @@ def _minmax(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 # The accelerated op: registered with torch.library (fake impl for torch.compile, autograd formula)
 
 
-def _ssim_cpp(pred, target, window, data_range, k1, k2, same):
+def _ssim_cpp(pred, target, window, data_range, k1, k2, same, divisors=(0.0, 0.0)):
     """One fused pass per (image, channel, block of rows) in csrc/ssim_cpu.cpp, in float64: each
     input row is read once per block, filtered along the row into the five moments (a ring of K
-    rows), and each output row filters the ring down the column and adds its map values."""
+    rows), and each output row filters the ring down the column and adds its map values.
+    ``divisors`` (pred, target) > 0: each value is read as float32(x) / divisor (``ssim_unit``)."""
     n, c, h, w = pred.shape
     dtype = compute_dtype(pred.dtype, target.dtype)
     if pred.dtype != target.dtype:  # the fused kernel reads one dtype
@@ -194,7 +195,7 @@ def _ssim_cpp(pred, target, window, data_range, k1, k2, same):
     hi = torch.empty(2, n, dtype=torch.float64)
     dispatch.extension().ssim_sums(
         pred.data_ptr(), target.data_ptr(), str(pred.dtype).removeprefix("torch."), n, c, h, w,
-        win.data_ptr(), win.numel(), same, (k1 * data_range) ** 2, (k2 * data_range) ** 2,
+        win.data_ptr(), win.numel(), same, (k1 * data_range) ** 2, (k2 * data_range) ** 2, *divisors,
         sums.data_ptr(), lo.data_ptr(), hi.data_ptr(), dispatch.num_threads(),
     )  # fmt: skip
     hh, ww = _region_size(h, w, win.numel(), same)
@@ -399,3 +400,36 @@ def ssim(
     if reduction == "sum":
         return values.sum()
     return values
+
+
+def ssim_unit(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    peak_pred: int,
+    peak_target: int,
+    *,
+    backend: dispatch.Backend = "auto",
+) -> torch.Tensor:
+    """[B] float64: SSIM (region "valid", Gaussian 11 x 11, sigma 1.5, data range 1) of integer
+    images read as float32(x / peak), as torchvision's ToTensor reads 8-bit ones: what ``lpfk
+    eval`` reports. pred, target: [B, C, H, W] integer tensors of one shape.
+
+    The cpp backend divides inside its kernel (no float32 copy of either image: a fifth of an
+    eval run on 2 cores); the others call ``torch.div`` first. Both give the same bits: one IEEE
+    float32 division per value (tests/test_ssim.py checks every 8- and 16-bit value)."""
+    for x, which in ((pred, "pred"), (target, "target")):
+        if x.is_floating_point() or x.is_complex() or x.dtype == torch.bool or x.dim() != 4:
+            raise TypeError(
+                f"{_FN}: ssim_unit takes [B, C, H, W] integer images, got {which} {x.dtype} of shape {tuple(x.shape)}"
+            )
+    check_pair(pred, target, fn=_FN)
+    for peak, which in ((peak_pred, "peak_pred"), (peak_target, "peak_target")):
+        if isinstance(peak, bool) or not isinstance(peak, int) or not 0 < peak < 2**24:
+            raise ValueError(f"{_FN}: {which} must be an int in [1, 2^24), got {peak!r}")
+    be = dispatch.resolve_backend(backend, pred.device, _FN, _IMPLEMENTED)
+    h, w = pred.shape[-2:]
+    if be != "cpp" or h < 11 or w < 11 or not dispatch.plain_eager(pred, target):
+        p, t = torch.div(pred, float(peak_pred)), torch.div(target, float(peak_target))
+        return ssim(p, t, data_range=1.0, region="valid", dtype=torch.float64, backend=backend)
+    window = gaussian_window(11, 1.5, torch.float64, pred.device)
+    return _ssim_cpp(pred, target, window, 1.0, 0.01, 0.03, False, (float(peak_pred), float(peak_target)))

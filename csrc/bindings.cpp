@@ -10,6 +10,7 @@
 
 #include "cropgrad_cpu.h"
 #include "fsds_cpu.h"
+#include "psnr_cpu.h"
 #include "radial_spectrum_cpu.h"
 #include "sinc_upsample_cpu.h"
 #include "ssim_cpu.h"
@@ -262,6 +263,30 @@ void ssim_check(int64_t n, int64_t channels, int h, int w, int k, bool same, con
   (void)same;
 }
 
+bool psnr_sse(std::uintptr_t a, std::uintptr_t b, const std::string& dtype, int64_t n, int64_t count, int64_t ka,
+              int64_t kb, std::uintptr_t sse, int threads) {
+  positive(n, "n");
+  positive(count, "count");
+  positive(ka, "ka");
+  positive(kb, "kb");
+  positive(threads, "threads");
+  const void* av = ptr<const void>(a, "a");
+  const void* bv = ptr<const void>(b, "b");
+  auto s = ptr<int64_t>(sse, "sse");
+#define LPFK_CASE(NAME, IN, FN)                                                                   \
+  if (dtype == NAME) {                                                                            \
+    py::gil_scoped_release nogil;                                                                 \
+    return lpfk::FN(static_cast<const IN*>(av), static_cast<const IN*>(bv), n, count, ka, kb, s, threads); \
+  }
+  LPFK_CASE("uint8", uint8_t, psnr_sse_u8)
+  LPFK_CASE("int8", int8_t, psnr_sse_i8)
+  LPFK_CASE("int16", int16_t, psnr_sse_i16)
+  LPFK_CASE("uint16", uint16_t, psnr_sse_u16)
+  LPFK_CASE("int32", int32_t, psnr_sse_i32)
+#undef LPFK_CASE
+  throw std::invalid_argument("lpfk._C.psnr_sse: unsupported dtype '" + dtype + "'");
+}
+
 void ssim_sums(std::uintptr_t p, std::uintptr_t t, const std::string& dtype, int64_t n, int64_t channels, int h,
                int w, std::uintptr_t window, int k, bool same, double c1, double c2, float div_p, float div_t,
                std::uintptr_t sums, std::uintptr_t lo, std::uintptr_t hi, int threads) {
@@ -326,6 +351,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("nonzero_rows_cols", &nonzero_rows_cols, "rows [h] and columns [w] of x [b, c, h, w] holding a value != 0");
   m.def("radial_sums", &radial_sums,
         "weighted per-bin sums of |X| or |X|^2 from rfft2 spectra [n, h, w/2 + 1] and a bin map [h, w/2 + 1]");
+  m.def("psnr_sse", &psnr_sse,
+        "exact sum of (ka a - kb b)^2 per image in int64; false: a scaled value past 2^17 (psnr_cpu.h)");
   m.def("ssim_sums", &ssim_sums,
         "SSIM: float64 sum of the map over channels and region per image [n], min and max of p and t [2, n]");
   m.def("sinc_upsample", &sinc_upsample,

@@ -74,7 +74,7 @@ void fsds_prepare(std::uintptr_t x, const std::string& dtype, int64_t n, int64_t
 
 void fsds_sums(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels, int h,
                int w, std::uintptr_t w_mean_p, std::uintptr_t inv_std_p, std::uintptr_t w_mean_t,
-               std::uintptr_t inv_std_t, int mode, std::uintptr_t out, int threads) {
+               std::uintptr_t inv_std_t, int mode, bool kx_major, std::uintptr_t out, int threads) {
   positive(n, "n");
   positive(channels, "channels");
   positive(h, "h");
@@ -89,15 +89,15 @@ void fsds_sums(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, i
   py::gil_scoped_release nogil;
   if (f64) {
     lpfk::fsds_sums_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, wmp, isp, wmt,
-                        ist, mode, o, threads);
+                        ist, mode, kx_major, o, threads);
   } else {
     lpfk::fsds_sums_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, wmp, isp, wmt,
-                        ist, mode, o, threads);
+                        ist, mode, kx_major, o, threads);
   }
 }
 
 bool fsds_direct(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype, int64_t n, int64_t channels, int h,
-                 int w, bool by_pred, double max_mean_stds, std::uintptr_t num, std::uintptr_t den, int threads) {
+                 int w, bool by_pred, bool kx_major, double max_mean_stds, std::uintptr_t num, std::uintptr_t den, int threads) {
   positive(n, "n");
   positive(channels, "channels");
   positive(h, "h");
@@ -107,10 +107,10 @@ bool fsds_direct(std::uintptr_t xp, std::uintptr_t xt, const std::string& dtype,
   const bool f64 = is_f64(dtype);
   py::gil_scoped_release nogil;
   if (f64) {
-    return lpfk::fsds_direct_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, by_pred,
+    return lpfk::fsds_direct_f64(ptr<const double>(xp, "xp"), ptr<const double>(xt, "xt"), n, channels, h, w, by_pred, kx_major,
                                  max_mean_stds, nu, de, threads);
   }
-  return lpfk::fsds_direct_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, by_pred,
+  return lpfk::fsds_direct_f32(ptr<const float>(xp, "xp"), ptr<const float>(xt, "xt"), n, channels, h, w, by_pred, kx_major,
                                max_mean_stds, nu, de, threads);
 }
 

@@ -236,6 +236,104 @@ LPFK_CLONES void scan_block(const T* xp, const T* xt, int i0, int i1, int h, int
   *out = acc;
 }
 
+// The kx-major layout (ducc0's faster transform on some sizes, lpfk/ops/fft.py): each
+// (image, channel) spectrum is Wr rows (kx) of Hp coefficients (ky), the transpose of the above.
+// D = prefix sums along ky within a part, then along kx: here a row's prefix along its steps c
+// (ky = c in part 0, Hp-1-c in part 1, side by side in the lanes) runs into a carry per c that
+// accumulates over the rows. So the roles of steps and columns swap: rows are the steps, the
+// Hp/2 ky steps the columns (carry, colsum: 8 doubles per ky step), and the same combine_blocks
+// joins row blocks. Row 0 (kx = 0) carries the mean correction in every coefficient, with weight
+// 1 in the energies and without the DC; the other rows weigh 2, but the Nyquist row of an even W.
+// Rows r .. r+Rows-1 (Row0: the single row 0).
+template <class T, int Mode, int Rows, bool Track, bool Row0>
+__attribute__((always_inline)) inline void scan_rows_kx(const Cplx<T>* xp, const Cplx<T>* xt, int r, int h, int hp,
+                                                        int wr, bool even_w, double wmp, double isp, double wmt,
+                                                        double ist, v4d* carry, v4d* colsum, ScanSums& acc) {
+  if constexpr (Mode == kRaw) isp = ist = 1.0;
+  const int half = hp / 2;
+  const Cplx<T>* p0[Rows];
+  const Cplx<T>* t0[Rows];
+  v4d pref_u[Rows], pref_v[Rows], ep[Rows], et[Rows];
+  for (int k = 0; k < Rows; ++k) {
+    p0[k] = xp + static_cast<int64_t>(r + k) * hp;
+    t0[k] = xt + static_cast<int64_t>(r + k) * hp;
+    pref_u[k] = pref_v[k] = ep[k] = et[k] = v4d{0, 0, 0, 0};
+  }
+  for (int c = 0; c < half; ++c) {
+    for (int k = 0; k < Rows; ++k) {
+      const v4d xpc = load_pair(p0[k] + c, p0[k] + (hp - 1 - c));
+      const v4d xtc = load_pair(t0[k] + c, t0[k] + (hp - 1 - c));
+      if constexpr (Mode == kRaw) {
+        v4d e_p = xpc * xpc, e_t = xtc * xtc;
+        if (Row0 && c == 0) e_p[0] = e_p[1] = e_t[0] = e_t[1] = 0.0;  // the DC: the mean, not the spread
+        ep[k] += e_p;
+        et[k] += e_t;
+      }
+      v4d zp, zt;
+      if constexpr (Row0) {  // kx = 0: the mean correction (fsds.h), scaled there
+        fsds_zscored_col0(xpc[0], xpc[1], c, h, hp, wmp, isp, &zp[0], &zp[1]);
+        fsds_zscored_col0(xpc[2], xpc[3], hp - 1 - c, h, hp, wmp, isp, &zp[2], &zp[3]);
+        fsds_zscored_col0(xtc[0], xtc[1], c, h, hp, wmt, ist, &zt[0], &zt[1]);
+        fsds_zscored_col0(xtc[2], xtc[3], hp - 1 - c, h, hp, wmt, ist, &zt[2], &zt[3]);
+      } else {
+        zp = xpc * isp;
+        zt = xtc * ist;
+      }
+      pref_u[k] += Mode == kRaw ? zp : zp - zt;
+      pref_v[k] += Mode == kByPrediction ? zp : zt;
+    }
+    v4d cu = carry[2 * c], cv = carry[2 * c + 1];
+    v4d su = {0, 0, 0, 0}, sv = {0, 0, 0, 0};
+    for (int k = 0; k < Rows; ++k) {
+      cu += pref_u[k];
+      cv += pref_v[k];
+      acc.uu += cu * cu;
+      acc.vv += cv * cv;
+      if constexpr (Mode == kRaw) acc.uv += cu * cv;
+      if constexpr (Track) {
+        su += cu;
+        sv += cv;
+      }
+    }
+    carry[2 * c] = cu;
+    carry[2 * c + 1] = cv;
+    if constexpr (Track) {
+      colsum[2 * c] += su;
+      colsum[2 * c + 1] += sv;
+    }
+  }
+  if constexpr (Mode != kRaw) return;
+  for (int k = 0; k < Rows; ++k) {
+    const double weight = Row0 || (even_w && r + k == wr - 1) ? 1.0 : 2.0;
+    acc.ep += weight * ep[k];
+    acc.et += weight * et[k];
+  }
+}
+
+// Rows r0 .. r1-1 of one (image, channel) kx-major spectrum, as scan_block does for its steps.
+template <class T, int Mode, bool Track>
+LPFK_CLONES void scan_block_kx(const T* xp, const T* xt, int r0, int r1, int h, int hp, int wr, bool even_w,
+                               double wmp, double isp, double wmt, double ist, double* carry, double* colsum,
+                               ScanSums* out) {
+  const int half = hp / 2;
+  std::fill(carry, carry + 8 * static_cast<int64_t>(half), 0.0);
+  if (Track) std::fill(colsum, colsum + 8 * static_cast<int64_t>(half), 0.0);
+  const Cplx<T>* p = reinterpret_cast<const Cplx<T>*>(xp);
+  const Cplx<T>* t = reinterpret_cast<const Cplx<T>*>(xt);
+  v4d* cc = reinterpret_cast<v4d*>(carry);
+  v4d* cs = reinterpret_cast<v4d*>(colsum);
+  ScanSums acc;
+  int r = r0;
+  if (r == 0) {
+    scan_rows_kx<T, Mode, 1, Track, true>(p, t, 0, h, hp, wr, even_w, wmp, isp, wmt, ist, cc, cs, acc);
+    r = 1;
+  }
+  for (; r + 1 < r1; r += 2)
+    scan_rows_kx<T, Mode, 2, Track, false>(p, t, r, h, hp, wr, even_w, wmp, isp, wmt, ist, cc, cs, acc);
+  if (r < r1) scan_rows_kx<T, Mode, 1, Track, false>(p, t, r, h, hp, wr, even_w, wmp, isp, wmt, ist, cc, cs, acc);
+  *out = acc;
+}
+
 // Threads for a scan of `steps` (row, column) steps: one below about 16k steps per thread (some
 // 20 us of work), where waking the other threads costs more than it saves (3 x 8 x 8: 13 us on
 // one thread, 59 us on two).
@@ -244,9 +342,9 @@ int small_work_threads(int threads, int64_t steps) {
   return static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(threads, steps / kStepsPerThread)));
 }
 
-// Row blocks per (image, channel) spectrum: a function of the shape only (never of the thread
-// count), about 64 steps or more each, at most 8.
-int scan_blocks(int hp) { return std::max(1, std::min(8, (hp / 2) / 64)); }
+// Blocks of steps per (image, channel) spectrum: a function of the shape only (never of the
+// thread count), about 64 steps or more each, at most 8.
+int scan_blocks(int steps) { return std::max(1, std::min(8, steps / 64)); }
 
 double lane_sum(v4d v) { return (v[0] + v[1]) + (v[2] + v[3]); }
 
@@ -284,17 +382,20 @@ void combine_blocks(int blocks, int half, int wr, const double* carries, const d
   out[4] = lane_sum(total.et);
 }
 
-template <class T, int Mode>
+template <class T, int Mode, bool KxMajor>
 void sums_impl(const T* xp, const T* xt, int64_t n_images, int64_t channels, int h, int w, const double* w_mean_p,
                const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, double* out, int threads) {
   // Units of work: (image, channel, block of steps), so that e.g. one RGB pair keeps 2 threads
-  // busy (3 whole channels would leave one thread idle for a third of the time).
-  const int hp = h + h % 2, wr = w / 2 + 1, half = hp / 2, blocks = scan_blocks(hp);
+  // busy (3 whole channels would leave one thread idle for a third of the time). Steps: the ky
+  // rows of a part (half of them), or in the kx-major layout the kx rows (wr); columns the other.
+  const int hp = h + h % 2, wr = w / 2 + 1, half = hp / 2;
+  const int steps = KxMajor ? wr : half, columns = KxMajor ? half : wr;
+  const int blocks = scan_blocks(steps);
   const bool even_w = w % 2 == 0;
   const int64_t planes = n_images * channels, units = planes * blocks;
   threads = small_work_threads(threads, planes * half * static_cast<int64_t>(wr));
   const int64_t plane = 2 * static_cast<int64_t>(hp) * wr;  // scalars per channel spectrum
-  const int64_t stride = 8 * static_cast<int64_t>(wr);
+  const int64_t stride = 8 * static_cast<int64_t>(columns);
   // per unit: its last carry and (blocks after the first) its column sums, kept until combined
   std::vector<double, AlignedAlloc<double>> carries(units * stride), colsums(blocks > 1 ? units * stride : 0);
   std::vector<ScanSums, AlignedAlloc<ScanSums>> sums(units);
@@ -302,23 +403,25 @@ void sums_impl(const T* xp, const T* xt, int64_t n_images, int64_t channels, int
   for (int64_t u = 0; u < units; ++u) {
     const int64_t pl = u / blocks, b = pl / channels;
     const int k = static_cast<int>(u % blocks);
-    const int i0 = half * k / blocks, i1 = half * (k + 1) / blocks;
+    const int i0 = steps * k / blocks, i1 = steps * (k + 1) / blocks;
     const T* p = xp + pl * plane;
     const T* t = xt + pl * plane;
     double* carry = carries.data() + u * stride;
+    double* colsum = k > 0 ? colsums.data() + u * stride : nullptr;
     const double isp = Mode == kRaw ? 1.0 : inv_std_p[b], ist = Mode == kRaw ? 1.0 : inv_std_t[b];
-    if (k > 0) {
-      scan_block<T, Mode, true>(p, t, i0, i1, h, hp, wr, even_w, w_mean_p[b], isp, w_mean_t[b], ist, carry,
-                                colsums.data() + u * stride, &sums[u]);
+    const double wmp = w_mean_p[b], wmt = w_mean_t[b];
+    if constexpr (KxMajor) {
+      if (k > 0) scan_block_kx<T, Mode, true>(p, t, i0, i1, h, hp, wr, even_w, wmp, isp, wmt, ist, carry, colsum, &sums[u]);
+      else scan_block_kx<T, Mode, false>(p, t, i0, i1, h, hp, wr, even_w, wmp, isp, wmt, ist, carry, colsum, &sums[u]);
     } else {
-      scan_block<T, Mode, false>(p, t, i0, i1, h, hp, wr, even_w, w_mean_p[b], isp, w_mean_t[b], ist, carry,
-                                 nullptr, &sums[u]);
+      if (k > 0) scan_block<T, Mode, true>(p, t, i0, i1, h, hp, wr, even_w, wmp, isp, wmt, ist, carry, colsum, &sums[u]);
+      else scan_block<T, Mode, false>(p, t, i0, i1, h, hp, wr, even_w, wmp, isp, wmt, ist, carry, colsum, &sums[u]);
     }
   }
   std::vector<double, AlignedAlloc<double>> prefix(stride);
   std::vector<double> part(5 * planes);
   for (int64_t pl = 0; pl < planes; ++pl)
-    combine_blocks(blocks, half, wr, carries.data() + pl * blocks * stride,
+    combine_blocks(blocks, steps, columns, carries.data() + pl * blocks * stride,
                    blocks > 1 ? colsums.data() + pl * blocks * stride : nullptr, sums.data() + pl * blocks,
                    prefix.data(), &part[5 * pl]);
   for (int64_t b = 0; b < n_images; ++b) {  // channels summed in order: deterministic
@@ -349,20 +452,32 @@ LPFK_FSDS_PREPARE(fsds_prepare_f64, double, double)
 
 namespace {
 
+template <class T, bool KxMajor>
+void sums_modes(const T* xp, const T* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
+                const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
+                int threads) {
+  if (mode == kRaw)
+    sums_impl<T, kRaw, KxMajor>(xp, xt, n, channels, h, w, w_mean_p, nullptr, w_mean_t, nullptr, out, threads);
+  else if (mode == kByTarget)
+    sums_impl<T, kByTarget, KxMajor>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out,
+                                     threads);
+  else
+    sums_impl<T, kByPrediction, KxMajor>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out,
+                                         threads);
+}
+
 template <class T>
 void sums_dispatch(const T* xp, const T* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
-                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
-                   int threads) {
-  if (mode == kRaw) sums_impl<T, kRaw>(xp, xt, n, channels, h, w, w_mean_p, nullptr, w_mean_t, nullptr, out, threads);
-  else if (mode == kByTarget)
-    sums_impl<T, kByTarget>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out, threads);
-  else sums_impl<T, kByPrediction>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, out, threads);
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, bool kx_major,
+                   double* out, int threads) {
+  if (kx_major) sums_modes<T, true>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, out, threads);
+  else sums_modes<T, false>(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, out, threads);
 }
 
 // FSDS of inputs transformed as they are (fsds_cpu.h, fsds_direct_*): the means from the DC terms,
 // the raw sums, the stds by Parseval, then num and den.
 template <class T>
-bool direct_impl(const T* xp, const T* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
+bool direct_impl(const T* xp, const T* xt, int64_t n, int64_t channels, int h, int w, bool by_pred, bool kx_major,
                  double max_mean_stds, double* num, double* den, int threads) {
   const int hp = h + h % 2, wr = w / 2 + 1;
   const int64_t plane = 2 * static_cast<int64_t>(hp) * wr;
@@ -378,8 +493,8 @@ bool direct_impl(const T* xp, const T* xt, int64_t n, int64_t channels, int h, i
       w_mean[k * n + b] = mean[k * n + b] * w;
     }
   }
-  sums_impl<T, kRaw>(xp, xt, n, channels, h, w, w_mean.data(), nullptr, w_mean.data() + n, nullptr, sums.data(),
-                     threads);
+  sums_dispatch(xp, xt, n, channels, h, w, w_mean.data(), nullptr, w_mean.data() + n, nullptr, kRaw, kx_major,
+                sums.data(), threads);
   bool all_fine = true;
   for (int64_t b = 0; b < n; ++b) {
     double inv[2];
@@ -408,23 +523,23 @@ bool direct_impl(const T* xp, const T* xt, int64_t n, int64_t channels, int h, i
 }  // namespace
 
 bool fsds_direct_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
-                     double max_mean_stds, double* num, double* den, int threads) {
-  return direct_impl(xp, xt, n, channels, h, w, by_pred, max_mean_stds, num, den, threads);
+                     bool kx_major, double max_mean_stds, double* num, double* den, int threads) {
+  return direct_impl(xp, xt, n, channels, h, w, by_pred, kx_major, max_mean_stds, num, den, threads);
 }
 bool fsds_direct_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
-                     double max_mean_stds, double* num, double* den, int threads) {
-  return direct_impl(xp, xt, n, channels, h, w, by_pred, max_mean_stds, num, den, threads);
+                     bool kx_major, double max_mean_stds, double* num, double* den, int threads) {
+  return direct_impl(xp, xt, n, channels, h, w, by_pred, kx_major, max_mean_stds, num, den, threads);
 }
 
 void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
-                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
-                   int threads) {
-  sums_dispatch(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, out, threads);
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, bool kx_major,
+                   double* out, int threads) {
+  sums_dispatch(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, kx_major, out, threads);
 }
-void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w,
-                   const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-                   int mode, double* out, int threads) {
-  sums_dispatch(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, out, threads);
+void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, bool kx_major,
+                   double* out, int threads) {
+  sums_dispatch(xp, xt, n, channels, h, w, w_mean_p, inv_std_p, w_mean_t, inv_std_t, mode, kx_major, out, threads);
 }
 
 }  // namespace lpfk

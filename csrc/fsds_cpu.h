@@ -11,6 +11,8 @@
 //     (or a^2 uu); mode 1 / 2 (inv_std_* = a, b known): U = a Dp - b Dt, V = b Dt (mode 1, by the
 //     target) or a Dp (2): num = uu, den = vv. w_mean_*: w * (mean - shift) per image, the mean
 //     still in what the FFT read; inv_std_* unread in mode 0 (may be null).
+//   kx_major (both): the spectra are [n, channels, wr, hp] instead, each plane transposed (the
+//     layout of ducc0's faster transform on some sizes, lpfk/ops/fft.py).
 //   fsds_direct_*: xp, xt the rfft2 of the images as they are -> num, den [n] (FSDS = -10 log10
 //     num / den) with the moments read off the spectra: the mean from the DC terms, the std by
 //     Parseval from the rest (the energy about each channel's mean plus the channel means'
@@ -39,14 +41,14 @@ void fsds_prepare_f32(const float* x, int64_t n, int64_t channels, int h, int w,
 void fsds_prepare_f64(const double* x, int64_t n, int64_t channels, int h, int w, double* out, double* shift,
                       double* mean, double* stdev, int threads);
 bool fsds_direct_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
-                     double max_mean_stds, double* num, double* den, int threads);
+                     bool kx_major, double max_mean_stds, double* num, double* den, int threads);
 bool fsds_direct_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w, bool by_pred,
-                     double max_mean_stds, double* num, double* den, int threads);
+                     bool kx_major, double max_mean_stds, double* num, double* den, int threads);
 void fsds_sums_f32(const float* xp, const float* xt, int64_t n, int64_t channels, int h, int w, const double* w_mean_p,
-                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, double* out,
-                   int threads);
+                   const double* inv_std_p, const double* w_mean_t, const double* inv_std_t, int mode, bool kx_major,
+                   double* out, int threads);
 void fsds_sums_f64(const double* xp, const double* xt, int64_t n, int64_t channels, int h, int w,
                    const double* w_mean_p, const double* inv_std_p, const double* w_mean_t, const double* inv_std_t,
-                   int mode, double* out, int threads);
+                   int mode, bool kx_major, double* out, int threads);
 
 }  // namespace lpfk

@@ -203,6 +203,78 @@ def test_cpp_scan_row_blocks(shape):
         np.testing.assert_allclose(one.numpy(), want, rtol=0, atol=1e-9)
 
 
+@pytest.fixture
+def kx_major_always(monkeypatch):
+    """FSDS's cpp route takes its spectra kx-major (ducc0's transposed layout, lpfk/ops/fft.py)
+    wherever Hp has a prime factor above 7, whatever the size; counts the kx-major transforms."""
+    calls = []
+    real = _fft.rfft2_kx_major
+    monkeypatch.setattr(_fft, "KX_MAJOR_MIN_VALUES", 0)
+    monkeypatch.setattr(_fft, "rfft2_kx_major", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    return calls
+
+
+# (n, c, h, w): odd and even H with Hp = 12, 14 (7-smooth: row-major), 26, 38, 22, 34, 46 (kx-major),
+# the last with 8 blocks of kx rows (wr = 513); W odd, even, 1 and 2
+KX_SHAPES = [(1, 3, 11, 8), (2, 3, 13, 17), (1, 1, 25, 5), (2, 2, 37, 46), (1, 3, 22, 1), (3, 1, 33, 2),
+             (1, 2, 45, 1024)]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", KX_SHAPES, ids=str)
+def test_cpp_kx_major_layout_is_the_oracle(shape, kx_major_always):
+    """The kx-major scan (rows are kx, csrc/fsds_cpu.cpp scan_block_kx) equals the float64 oracle
+    on both routes and both normalisations; identical images give +inf."""
+    g = torch.Generator().manual_seed(sum(shape))
+    t = smooth_image(shape, generator=g) + torch.randn(shape, generator=g, dtype=torch.float64)  # white: the
+    p = t + 0.3 * torch.randn(t.shape, generator=g, dtype=torch.float64)  # Nyquist row's energy counts
+    hp = shape[2] + shape[2] % 2
+    uses = _fft.kx_major_faster(hp, shape[3])
+    assert uses == (hp not in (12, 14))
+    for by_pred in (False, True):
+        want = [oracles.fsds(p[i].numpy(), t[i].numpy(), by_prediction=by_pred) for i in range(shape[0])]
+        norm = "prediction" if by_pred else "target"
+        kx_major_always.clear()
+        np.testing.assert_allclose(
+            lpfk.fsds(p, t, normalize_by=norm, backend="cpp").numpy(), want, rtol=0, atol=1e-9
+        )
+        assert set(kx_major_always) == ({hp} if uses else set())  # 2 or 4 calls: direct, then centred
+        # 100 + x: the centred route (|mean| > DIRECT_MEAN_STDS stds), its mode-1/2 scan
+        got = lpfk.fsds(100 + p, 100 + t, normalize_by=norm, backend="cpp").numpy()
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+    q = (64 * t + 128).clamp(0, 255).round().to(torch.uint8)  # integers: the centred route
+    r = (64 * p + 128).clamp(0, 255).round().to(torch.uint8)
+    want = [oracles.fsds(r[i].double().numpy(), q[i].double().numpy()) for i in range(shape[0])]
+    np.testing.assert_allclose(lpfk.fsds(r, q, backend="cpp").numpy(), want, rtol=0, atol=1e-3)
+    assert torch.isinf(lpfk.fsds(t.float(), t.float().clone(), backend="cpp")).all()
+
+
+def test_cpp_kx_major_fixtures(kx_major_always):
+    """The published cases whose Hp has a prime factor above 7 (34 = 2 * 17, 66 = 2 * 3 * 11) go
+    kx-major and keep their fixtures."""
+    for case in fsds_cases():
+        p, t = torch.from_numpy(case["pred"]), torch.from_numpy(case["tar"])
+        assert lpfk.fsds(p, t, backend="cpp").item() == pytest.approx(case["fsds_float64"], abs=1e-9)
+        assert lpfk.fsds(p.float(), t.float(), backend="cpp").item() == pytest.approx(
+            case["fsds_float32"], abs=1e-3
+        )
+    assert sorted(set(kx_major_always)) == [34, 66]
+
+
+def test_kx_major_rule_and_layout():
+    """The rule: ducc0, a prime factor above 7 in Hp, at least KX_MAJOR_MIN_VALUES values; the
+    layout is the transpose of rfft2's, zero row included."""
+    assert _fft.kx_major_faster(1356, 2040) and _fft.kx_major_faster(2040, 1344)
+    assert not _fft.kx_major_faster(1536, 2040) and not _fft.kx_major_faster(1024, 1024)  # smooth Hp
+    assert not _fft.kx_major_faster(322, 481)  # small
+    x = torch.rand(2, 3, 21, 10, dtype=torch.float64)
+    want = np.fft.rfft2(x.numpy(), s=(22, 10)).transpose(0, 1, 3, 2)
+    got = _fft.rfft2_kx_major(x, 22)
+    assert got.shape == (2, 3, 6, 22) and got.is_contiguous()
+    np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="hs must be at least H = 21, got 20"):
+        _fft.rfft2_kx_major(x, 20)
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_shapes_and_reductions(backend):
     t = smooth_image((2, 3, 3, 12, 10))

@@ -176,20 +176,33 @@ def _spectrum_workspace(k: int, shape: tuple[int, ...], dtype: torch.dtype) -> t
     return fft.workspace(2 + k, shape, torch.complex128 if dtype == torch.float64 else torch.complex64)
 
 
+def _spectra(chunks, hp: int, dtype: torch.dtype, threads: int, kx_major: bool) -> list[torch.Tensor]:
+    """The rfft2 of each [m, c, h, w] chunk with hp rows (the zero row of odd H), in reused
+    buffers: [m, c, hp, w//2 + 1], or [m, c, w//2 + 1, hp] kx-major (lpfk/ops/fft.py)."""
+    m, c, _, w = chunks[0].shape
+    wr = w // 2 + 1
+    if kx_major:
+        return [
+            fft.rfft2_kx_major(x, hp, threads=threads, out=_spectrum_workspace(k, (m, c, wr, hp), dtype))
+            for k, x in enumerate(chunks)
+        ]
+    return [
+        fft.rfft2(x, s=(hp, w), threads=threads, out=_spectrum_workspace(k, (m, c, hp, wr), dtype))
+        for k, x in enumerate(chunks)
+    ]
+
+
 def _direct(chunks, dtype, by_prediction: bool, threads: int, out: torch.Tensor) -> bool:
     """(num, den) of a chunk into ``out`` [2, m] (a view) from the rfft2 of the inputs as they
     are; False when an image needs the centred copy (its |mean| above DIRECT_MEAN_STDS stds, or
     moments not finite / std 0: the centred route then also raises the error that names the
     image). The moments come from the spectra (csrc/fsds_cpu.h, fsds_direct)."""
     m, c, h, w = chunks[0].shape
-    shape = (m, c, h + h % 2, w // 2 + 1)
-    specs = [
-        fft.rfft2(x, s=(shape[2], w), threads=threads, out=_spectrum_workspace(k, shape, dtype))
-        for k, x in enumerate(chunks)
-    ]
+    kx_major = fft.kx_major_faster(h + h % 2, w)
+    specs = _spectra(chunks, h + h % 2, dtype, threads, kx_major)
     return dispatch.extension().fsds_direct(
         specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), m, c, h, w,
-        by_prediction, DIRECT_MEAN_STDS, out[0].data_ptr(), out[1].data_ptr(), threads,
+        by_prediction, kx_major, DIRECT_MEAN_STDS, out[0].data_ptr(), out[1].data_ptr(), threads,
     )  # fmt: skip
 
 
@@ -204,7 +217,6 @@ def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int) -> t
     # give exactly +inf).
     real = [fft.workspace(k, (m, c, hp, w), dtype) for k in range(2)]
     stats = torch.empty(6, m, dtype=torch.float64)  # per input: shift, mean, std
-    specs = []
     for k, (chunk, which) in enumerate(zip(chunks, ("pred", "target"), strict=True)):
         shift, mean, std = stats[3 * k : 3 * k + 3]
         ext.fsds_prepare(
@@ -212,15 +224,15 @@ def _centred(chunks, dtype, by_prediction: bool, threads: int, offset: int) -> t
             real[k].data_ptr(), shift.data_ptr(), mean.data_ptr(), std.data_ptr(), threads,
         )  # fmt: skip
         _check_moments(mean, std, which, offset=offset)
-        out = _spectrum_workspace(k, (m, c, hp, w // 2 + 1), dtype)
-        specs.append(fft.rfft2(real[k], threads=threads, out=out))
+    kx_major = fft.kx_major_faster(hp, w)
+    specs = _spectra(real, hp, dtype, threads, kx_major)  # the copies hold the zero row already
     w_mean = (stats[1::3] - stats[0::3]) * w  # the mean left in the centred copies
     inv_std = 1.0 / stats[2::3]
     sums = torch.empty(5, m, dtype=torch.float64)
     ext.fsds_sums(
         specs[0].data_ptr(), specs[1].data_ptr(), str(dtype).removeprefix("torch."), m, c, h, w,
         w_mean[0].data_ptr(), inv_std[0].data_ptr(), w_mean[1].data_ptr(), inv_std[1].data_ptr(),
-        _BY_PREDICTION if by_prediction else _BY_TARGET, sums.data_ptr(), threads,
+        _BY_PREDICTION if by_prediction else _BY_TARGET, kx_major, sums.data_ptr(), threads,
     )  # fmt: skip
     return sums[:2]  # num, den
 

@@ -5,11 +5,11 @@ decode times), written to a temporary folder, never the repository. Targets of i
 - against the published table script's per-pair work (LPFInISR ``cal_metrcis_and_table.py``,
   re-typed in ``published_pair_work``: PIL -> torchvision's ToTensor, the published FSDS,
   torchmetrics' PeakSignalNoiseRatio and StructuralSimilarityIndexMeasure modules with
-  data_range=1): >= 4x, asserted (9.4-11.0x on Dec 2 with ducc0, the faster SSIM and PSNR;
+  data_range=1): >= 4x, asserted (13.6x on Dec 2 with ducc0, kx-major FSDS, the faster SSIM and PSNR;
   6.2x measured on an idle 2-core machine with lpfk.ssim first; 2.0-2.5x
   while eval still ran torchmetrics' SSIM);
 - at most 1.5x the decode floor: the same PNGs decoded alone (read_image), the fastest of one
-  thread and 2 threads (recorded, not asserted: 3.7x, then 3.1-4.4x on Dec 2; on 2 cores the
+  thread and 2 threads (recorded, not asserted: 3.7x, then 3.1-3.2x on Dec 2; on 2 cores the
   metrics alone take two to three times the decoding, so threads can hide the decoding but not
   reach the floor).
 

@@ -125,6 +125,40 @@ struct ScanSums {
   v4d uu = {0, 0, 0, 0}, vv = {0, 0, 0, 0}, uv = {0, 0, 0, 0}, ep = {0, 0, 0, 0}, et = {0, 0, 0, 0};
 };
 
+// One coefficient pair zp, zt (z-scored, or raw in kRaw) into a row's running prefix sums of
+// U and V (Mode).
+template <int Mode>
+__attribute__((always_inline)) inline void add_to_prefix(v4d& pref_u, v4d& pref_v, v4d zp, v4d zt) {
+  pref_u += Mode == kRaw ? zp : zp - zt;
+  pref_v += Mode == kByPrediction ? zp : zt;
+}
+
+// The Rows rows' prefix sums at one column added in turn to its carry (U then V: the column's
+// D at each of those steps), each D's products into acc and, with Track, the D's into colsum.
+template <int Mode, int Rows, bool Track>
+__attribute__((always_inline)) inline void carry_column(const v4d* pref_u, const v4d* pref_v, v4d* carry,
+                                                        v4d* colsum, ScanSums& acc) {
+  v4d cu = carry[0], cv = carry[1];
+  v4d su = {0, 0, 0, 0}, sv = {0, 0, 0, 0};
+  for (int k = 0; k < Rows; ++k) {
+    cu += pref_u[k];
+    cv += pref_v[k];
+    acc.uu += cu * cu;
+    acc.vv += cv * cv;
+    if constexpr (Mode == kRaw) acc.uv += cu * cv;
+    if constexpr (Track) {
+      su += cu;
+      sv += cv;
+    }
+  }
+  carry[0] = cu;
+  carry[1] = cv;
+  if constexpr (Track) {
+    colsum[0] += su;
+    colsum[1] += sv;
+  }
+}
+
 // Rows i .. i+Rows-1 of both parts of one (image, channel) spectrum: step i visits row i of
 // part 0 and row Hp-1-i of part 1, side by side in the lanes. The Rows rows' prefix sums are
 // independent chains; the carries (U then V, 8 doubles: one cache line per column) are read
@@ -169,34 +203,13 @@ __attribute__((always_inline)) inline void scan_rows(const Cplx<T>* xp, const Cp
         if constexpr (Mode == kRaw) {
           ep += xpc * xpc;
           et += xtc * xtc;
-          pref_u[k] += xpc;
-          pref_v[k] += xtc;
+          add_to_prefix<Mode>(pref_u[k], pref_v[k], xpc, xtc);
         } else {
-          const v4d zp = xpc * isp, zt = xtc * ist;
-          pref_u[k] += zp - zt;
-          pref_v[k] += Mode == kByPrediction ? zp : zt;
+          add_to_prefix<Mode>(pref_u[k], pref_v[k], xpc * isp, xtc * ist);
         }
       }
     }
-    v4d cu = carry[2 * c], cv = carry[2 * c + 1];
-    v4d su = {0, 0, 0, 0}, sv = {0, 0, 0, 0};
-    for (int k = 0; k < Rows; ++k) {
-      cu += pref_u[k];
-      cv += pref_v[k];
-      acc.uu += cu * cu;
-      acc.vv += cv * cv;
-      if constexpr (Mode == kRaw) acc.uv += cu * cv;
-      if constexpr (Track) {
-        su += cu;
-        sv += cv;
-      }
-    }
-    carry[2 * c] = cu;
-    carry[2 * c + 1] = cv;
-    if constexpr (Track) {
-      colsum[2 * c] += su;
-      colsum[2 * c + 1] += sv;
-    }
+    carry_column<Mode, Rows, Track>(pref_u, pref_v, carry + 2 * c, Track ? colsum + 2 * c : nullptr, acc);
   }
   // columns 1 .. wr-1 were summed once: they stand for 2 full-spectrum columns, except the
   // Nyquist column of an even W (rfft_column_weights in lpfk/ops/fft.py)
@@ -279,28 +292,9 @@ __attribute__((always_inline)) inline void scan_rows_kx(const Cplx<T>* xp, const
         zp = xpc * isp;
         zt = xtc * ist;
       }
-      pref_u[k] += Mode == kRaw ? zp : zp - zt;
-      pref_v[k] += Mode == kByPrediction ? zp : zt;
+      add_to_prefix<Mode>(pref_u[k], pref_v[k], zp, zt);
     }
-    v4d cu = carry[2 * c], cv = carry[2 * c + 1];
-    v4d su = {0, 0, 0, 0}, sv = {0, 0, 0, 0};
-    for (int k = 0; k < Rows; ++k) {
-      cu += pref_u[k];
-      cv += pref_v[k];
-      acc.uu += cu * cu;
-      acc.vv += cv * cv;
-      if constexpr (Mode == kRaw) acc.uv += cu * cv;
-      if constexpr (Track) {
-        su += cu;
-        sv += cv;
-      }
-    }
-    carry[2 * c] = cu;
-    carry[2 * c + 1] = cv;
-    if constexpr (Track) {
-      colsum[2 * c] += su;
-      colsum[2 * c + 1] += sv;
-    }
+    carry_column<Mode, Rows, Track>(pref_u, pref_v, carry + 2 * c, Track ? colsum + 2 * c : nullptr, acc);
   }
   if constexpr (Mode != kRaw) return;
   for (int k = 0; k < Rows; ++k) {

@@ -97,7 +97,7 @@ def _ducc0_rfft2(x: torch.Tensor, s: tuple[int, int] | None, threads: int, out=N
         x = _padded(x, hs, ws)
         h, w = hs, ws
     if out is None:
-        out = torch.empty((*x.shape[:-2], hs, ws // 2 + 1), dtype=_complex(x.dtype))
+        out = torch.empty((*x.shape[:-2], hs, ws // 2 + 1), dtype=complex_dtype(x.dtype))
     c = x.shape[-3] if x.dim() >= 3 else 1
     src = x.reshape(-1, c, h, w).numpy()
     dst = out.view(-1, c, hs, ws // 2 + 1).numpy()
@@ -146,7 +146,7 @@ def rfft2_kx_major(x: torch.Tensor, hs: int, *, threads: int | None = None, out:
         raise ValueError(f"rfft2_kx_major: hs must be at least H = {h}, got {hs}")
     wr = w // 2 + 1
     if out is None:
-        out = torch.empty((*x.shape[:-2], wr, hs), dtype=_complex(x.dtype))
+        out = torch.empty((*x.shape[:-2], wr, hs), dtype=complex_dtype(x.dtype))
     c = x.shape[-3] if x.dim() >= 3 else 1
     src = x.reshape(-1, c, h, w).numpy()
     dst = out.view(-1, c, wr, hs).numpy()
@@ -167,7 +167,8 @@ def _padded(x: torch.Tensor, hs: int, ws: int) -> torch.Tensor:
     return y
 
 
-def _complex(dtype: torch.dtype) -> torch.dtype:
+def complex_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of rfft2 of a real ``dtype`` tensor: complex128 for float64, else complex64."""
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 

@@ -173,7 +173,7 @@ def _readable(chunks: list[torch.Tensor], dtype: torch.dtype) -> bool:
 
 def _spectrum_workspace(k: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     """The reused spectrum buffer of input k (slots 2 and 3: 0 and 1 hold ``_centred``'s copies)."""
-    return fft.workspace(2 + k, shape, torch.complex128 if dtype == torch.float64 else torch.complex64)
+    return fft.workspace(2 + k, shape, fft.complex_dtype(dtype))
 
 
 def _spectra(chunks, hp: int, dtype: torch.dtype, threads: int, kx_major: bool) -> list[torch.Tensor]:

@@ -229,11 +229,12 @@ def _radial_cpp(x: torch.Tensor, n_bins: int, power: bool, mean: bool, normalize
     bin_map = bins.index(x.device, torch.int32)
     ext, threads = dispatch.extension(), dispatch.num_threads()
     sums = torch.empty(n, n_bins, dtype=torch.float64)
-    cdtype = torch.complex128 if dtype == torch.float64 else torch.complex64
     step = chunk_items(h * w * dtype.itemsize, n, 1, threads)
     for s in range(0, n, step):
         e = min(n, s + step)
-        out = fft.workspace(_SPECTRUM_SLOT, (e - s, h, w // 2 + 1), cdtype)  # reused: no fresh pages
+        out = fft.workspace(
+            _SPECTRUM_SLOT, (e - s, h, w // 2 + 1), fft.complex_dtype(dtype)
+        )  # reused: no fresh pages
         spec = fft.rfft2(x[s:e].to(dtype), threads=threads, out=out)  # the fastest engine (lpfk/ops/fft.py)
         ext.radial_sums(
             spec.data_ptr(), str(dtype).removeprefix("torch."), e - s, h, w,
